@@ -1,0 +1,54 @@
+# Two commands matter: `make demo` and `make test`. Both build what they need from a clean checkout.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .venv-tools
+# The generator is pinned: a different protoc may serialise the descriptor differently.
+GRPCIO_TOOLS := grpcio-tools==1.85.1
+PYTEST_ARGS ?=
+
+.PHONY: help demo test lint typecheck pytest protos check-protos bench bench-quick clean
+
+help:
+	@echo "make demo    set up .venv and run the main job on the embedded engine"
+	@echo "make test    set up .venv, then lint, type check and run the whole suite"
+	@echo "make protos  regenerate src/pinecone_rag/_proto from protos/ (pinned $(GRPCIO_TOOLS))"
+	@echo "make bench   run the benchmarks in bench/ (full size)"
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(TOOLS)/.installed:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet '$(GRPCIO_TOOLS)'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/pinecone-rag demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+pytest: $(BIN)/.installed $(TOOLS)/.installed
+	PINECONE_RAG_PROTOC_PYTHON=$(abspath $(TOOLS)/bin/python) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+protos: $(TOOLS)/.installed
+	$(TOOLS)/bin/python scripts/gen_protos.py
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/sdk_vs_engine.py
+
+bench-quick: $(BIN)/.installed
+	$(BIN)/python bench/sdk_vs_engine.py --quick
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

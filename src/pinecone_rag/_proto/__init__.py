@@ -1,0 +1,1 @@
+"""Generated wire descriptors. Never edit by hand: run `make protos`."""

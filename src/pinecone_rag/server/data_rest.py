@@ -1,0 +1,360 @@
+"""The data plane over REST (HTTP/1.1, camelCase JSON), one Starlette app per index.
+
+Bodies follow the proto JSON names (``topK``, ``sparseValues``, ``setMetadata`` ...); snake_case input is
+accepted too, as protojson does. Vector endpoints answer camelCase, namespace endpoints snake_case, and
+errors the google.rpc.Status shape ``{"code", "message", "details"}``. Engine calls run in worker threads
+so the event loop keeps serving other connections.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pinecone_rag.errors import ApiError, InvalidArgumentError, NotFoundError, PayloadTooLargeError
+from pinecone_rag.server.data_service import DataService, QueryInput, UpdateInput, UpsertInput
+from pinecone_rag.server.engine import display_namespace
+from pinecone_rag.server.index_model import V2025_04, V2026_07, negotiate_version
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from starlette.requests import Request
+
+    from pinecone_rag.server.auth import KeyRing
+    from pinecone_rag.server.engine import NamespaceSummary
+    from pinecone_rag.server.records import Record
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, option=_JSON_OPTIONS), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def data_error(error: ApiError, version: str) -> Response:
+    """An error in the data-plane shape (2026-07 answers 401 as plain text)."""
+    if error.status == 401 and version >= V2026_07:
+        return Response(error.message, status_code=401, media_type="text/plain")
+    headers = {"retry-after": f"{error.retry_after:g}"} if error.retry_after is not None else None
+    return _response(error.data_plane_body(), error.status, headers)
+
+
+def _field(body: dict[str, Any], camel: str, snake: str | None = None) -> Any:
+    if camel in body:
+        return body[camel]
+    return body.get(snake) if snake else None
+
+
+def _as_dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(f"{what} must be an object.")
+    return value
+
+
+def _as_list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidArgumentError(f"{what} must be a list.")
+    return value
+
+
+def _numbers(value: Any, what: str) -> list[Any]:
+    items = _as_list(value, what)
+    if any(isinstance(item, bool) or not isinstance(item, (int, float)) for item in items):
+        raise InvalidArgumentError(f"{what} must be a list of numbers.")
+    return items
+
+
+def _sparse(value: Any, what: str) -> tuple[Any, Any] | None:
+    if value is None:
+        return None
+    body = _as_dict(value, what)
+    indices = _as_list(body.get("indices"), f"{what}.indices")
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in indices):
+        raise InvalidArgumentError(f"{what}.indices must be a list of non-negative integers.")
+    return indices, _numbers(body.get("values"), f"{what}.values")
+
+
+def _bool(value: Any, what: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{what} must be true or false.")
+    return value
+
+
+def _optional_str(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a string.")
+    return value
+
+
+def _int_param(value: str | None, what: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{what} must be an integer.") from exc
+
+
+def _vector_json(record: Record) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": record.id, "values": record.values if record.values is not None else []}
+    if record.sparse is not None:
+        out["sparseValues"] = {"indices": record.sparse.indices, "values": record.sparse.values}
+    if record.metadata:
+        out["metadata"] = record.metadata
+    return out
+
+
+def _namespace_json(summary: NamespaceSummary) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": display_namespace(summary.name), "record_count": summary.record_count}
+    if summary.schema is not None:
+        out["schema"] = summary.schema
+        out["indexed_fields"] = {"fields": summary.indexed_fields or []}
+    return out
+
+
+def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> Starlette:
+    """The REST data-plane app of one index."""
+
+    def endpoint(fn: Callable[[Request, str], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            version = negotiate_version(request.headers.get("x-pinecone-api-version"))
+            try:
+                if keyring.project_for(request.headers.get("api-key")) != project_id:
+                    raise NotFoundError("Index not found.")
+                response = await fn(request, version)
+            except ApiError as error:
+                return data_error(error, version)
+            response.headers["x-pinecone-request-id"] = uuid.uuid4().hex
+            return response
+
+        return run
+
+    async def json_body(request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"The request body is {length} bytes; the limit is {MAX_BODY_BYTES}.")
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}.")
+        if not raw:
+            return {}
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidArgumentError(f"The request body is not valid JSON: {exc}") from exc
+        request.state.body_size = len(raw)
+        return _as_dict(body, "The request body")
+
+    @endpoint
+    async def upsert(request: Request, version: str) -> Response:
+        body = await json_body(request)
+        vectors = _as_list(body.get("vectors"), "vectors")
+        ids, dense, sparse, metadata = [], [], [], []
+        for i, raw in enumerate(vectors):
+            vector = _as_dict(raw, f"vectors[{i}]")
+            ids.append(vector.get("id"))
+            dense.append(_numbers(vector.get("values"), f"vectors[{i}].values"))
+            sparse.append(_sparse(_field(vector, "sparseValues", "sparse_values"), f"vectors[{i}].sparseValues"))
+            metadata.append(vector.get("metadata"))
+        for i, record_id in enumerate(ids):
+            if not isinstance(record_id, str):
+                raise InvalidArgumentError(f"vectors[{i}].id must be a string.")
+        decoded = UpsertInput(
+            namespace=body.get("namespace"),
+            ids=ids,
+            dense=dense if any(dense) else None,
+            sparse=sparse,
+            metadata=metadata,
+            request_bytes=request.state.body_size if vectors else 0,
+        )
+        result = await run_in_threadpool(service.upsert, decoded)
+        return _response({"upsertedCount": len(ids)}, headers={"x-pinecone-request-lsn": str(result.lsn)})
+
+    @endpoint
+    async def query(request: Request, version: str) -> Response:
+        body = await json_body(request)
+        vector = _numbers(body.get("vector"), "vector")
+        decoded = QueryInput(
+            namespace=body.get("namespace"),
+            top_k=_field(body, "topK", "top_k"),
+            vector=np.asarray(vector, dtype=np.float32) if vector else None,
+            sparse=_sparse(_field(body, "sparseVector", "sparse_vector"), "sparseVector"),
+            record_id=_optional_str(body.get("id"), "id"),
+            filter=body.get("filter"),
+            include_values=_bool(_field(body, "includeValues", "include_values"), "includeValues"),
+            include_metadata=_bool(_field(body, "includeMetadata", "include_metadata"), "includeMetadata"),
+            has_queries=bool(body.get("queries")),
+        )
+        namespace, matches, lsn = await run_in_threadpool(service.query, decoded)
+        out = []
+        for match in matches:
+            item = _vector_json(match.record)
+            item["score"] = match.score
+            out.append(item)
+        return _response(
+            {"results": [], "matches": out, "namespace": namespace, "usage": {"readUnits": max(1, len(out) // 100)}},
+            headers={"x-pinecone-max-indexed-lsn": str(lsn)},
+        )
+
+    @endpoint
+    async def fetch(request: Request, version: str) -> Response:
+        params = request.query_params
+        ids = params.getlist("ids")
+        namespace, records, lsn = await run_in_threadpool(service.fetch, params.get("namespace"), ids)
+        return _response(
+            {
+                "vectors": {record.id: _vector_json(record) for record in records},
+                "namespace": namespace,
+                "usage": {"readUnits": 1},
+            },
+            headers={"x-pinecone-max-indexed-lsn": str(lsn)},
+        )
+
+    @endpoint
+    async def fetch_by_metadata(request: Request, version: str) -> Response:
+        body = await json_body(request)
+        namespace, records, token, lsn = await run_in_threadpool(
+            service.fetch_by_metadata,
+            body.get("namespace"),
+            body.get("filter"),
+            body.get("limit"),
+            _optional_str(_field(body, "paginationToken", "pagination_token"), "paginationToken"),
+        )
+        out: dict[str, Any] = {
+            "vectors": {record.id: _vector_json(record) for record in records},
+            "namespace": namespace,
+            "usage": {"readUnits": 1},
+        }
+        if token:
+            out["pagination"] = {"next": token}
+        return _response(out, headers={"x-pinecone-max-indexed-lsn": str(lsn)})
+
+    @endpoint
+    async def update(request: Request, version: str) -> Response:
+        body = await json_body(request)
+        values = _numbers(body.get("values"), "values")
+        decoded = UpdateInput(
+            namespace=body.get("namespace"),
+            record_id=_optional_str(body.get("id"), "id"),
+            values=np.asarray(values, dtype=np.float32) if values else None,
+            sparse=_sparse(_field(body, "sparseValues", "sparse_values"), "sparseValues"),
+            set_metadata=_field(body, "setMetadata", "set_metadata"),
+            filter=body.get("filter"),
+            dry_run=_bool(_field(body, "dryRun", "dry_run"), "dryRun"),
+        )
+        result, matched = await run_in_threadpool(service.update, decoded)
+        out = {} if matched is None else {"matchedRecords": matched}
+        return _response(out, headers={"x-pinecone-request-lsn": str(result.lsn)})
+
+    @endpoint
+    async def delete(request: Request, version: str) -> Response:
+        body = await json_body(request)
+        result = await run_in_threadpool(
+            service.delete,
+            body.get("namespace"),
+            _as_list(body.get("ids"), "ids"),
+            _bool(_field(body, "deleteAll", "delete_all"), "deleteAll"),
+            body.get("filter"),
+        )
+        return _response({}, headers={"x-pinecone-request-lsn": str(result.lsn)})
+
+    @endpoint
+    async def list_ids(request: Request, version: str) -> Response:
+        params = request.query_params
+        namespace, page = await run_in_threadpool(
+            service.list_ids,
+            params.get("namespace"),
+            params.get("prefix"),
+            _int_param(params.get("limit"), "limit"),
+            params.get("paginationToken") or params.get("pagination_token"),
+        )
+        out: dict[str, Any] = {"vectors": [{"id": i} for i in page.ids], "namespace": namespace, "usage": {"readUnits": 1}}
+        if page.next_token:
+            out["pagination"] = {"next": page.next_token}
+        return _response(out)
+
+    @endpoint
+    async def stats(request: Request, version: str) -> Response:
+        body = await json_body(request) if request.method == "POST" else {}
+        counts = await run_in_threadpool(service.stats, body.get("filter"))
+        spec = service.engine.spec
+        default_name = "" if version < V2025_04 else "__default__"
+        out: dict[str, Any] = {
+            "namespaces": {(name or default_name): {"vectorCount": n} for name, n in counts.items()},
+            "indexFullness": 0.0,
+            "totalVectorCount": sum(counts.values()),
+            "metric": spec.metric,
+            "vectorType": spec.vector_type,
+        }
+        if spec.dimension is not None:
+            out["dimension"] = spec.dimension
+        return _response(out)
+
+    @endpoint
+    async def list_namespaces(request: Request, version: str) -> Response:
+        params = request.query_params
+        summaries, token, total = await run_in_threadpool(
+            service.list_namespaces,
+            params.get("prefix"),
+            _int_param(params.get("limit"), "limit"),
+            params.get("paginationToken") or params.get("pagination_token"),
+        )
+        out: dict[str, Any] = {"namespaces": [_namespace_json(s) for s in summaries], "total_count": total}
+        if token:
+            out["pagination"] = {"next": token}
+        return _response(out)
+
+    @endpoint
+    async def create_namespace(request: Request, version: str) -> Response:
+        body = await json_body(request)
+        summary = await run_in_threadpool(service.create_namespace, body.get("name"), body.get("schema"))
+        return _response(_namespace_json(summary), 201 if version >= V2026_07 else 200)
+
+    @endpoint
+    async def describe_namespace(request: Request, version: str) -> Response:
+        summary = await run_in_threadpool(service.describe_namespace, request.path_params["namespace"])
+        return _response(_namespace_json(summary))
+
+    @endpoint
+    async def delete_namespace(request: Request, version: str) -> Response:
+        await run_in_threadpool(service.delete_namespace, request.path_params["namespace"])
+        return _response({}, 202 if version >= V2026_07 else 200)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _response(NotFoundError(f"No route for {request.method} {request.url.path}.").data_plane_body(), 404)
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _response({"code": 12, "message": f"{request.method} is not allowed here.", "details": []}, 405)
+
+    routes = [
+        Route("/vectors/upsert", upsert, methods=["POST"]),
+        Route("/query", query, methods=["POST"]),
+        Route("/vectors/fetch", fetch, methods=["GET"]),
+        Route("/vectors/fetch_by_metadata", fetch_by_metadata, methods=["POST"]),
+        Route("/vectors/update", update, methods=["POST"]),
+        Route("/vectors/delete", delete, methods=["POST", "DELETE"]),
+        Route("/vectors/list", list_ids, methods=["GET"]),
+        Route("/describe_index_stats", stats, methods=["GET", "POST"]),
+        Route("/namespaces", list_namespaces, methods=["GET"]),
+        Route("/namespaces", create_namespace, methods=["POST"]),
+        Route("/namespaces/{namespace:path}", describe_namespace, methods=["GET"]),
+        Route("/namespaces/{namespace:path}", delete_namespace, methods=["DELETE"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

@@ -1,0 +1,398 @@
+"""The data plane of one index: namespaces, writes and reads, independent of any transport.
+
+Both the REST routes and the gRPC service decode a request, call one method here, and encode the result.
+Inputs arrive validated as far as they can be without the index (types, limits); the checks that need
+the index (dimension, metric, namespace existence) happen here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import shutil
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from pinecone_rag.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from pinecone_rag.server import wal
+from pinecone_rag.server.filters import Filter, parse_filter
+from pinecone_rag.server.namespace import Namespace, NamespaceInfo, WriteResult, read_info
+from pinecone_rag.server.ops import (
+    DeleteAllOp,
+    DeleteFilterOp,
+    DeleteIdsOp,
+    UpdateFilterOp,
+    UpdateOp,
+    UpsertOp,
+)
+from pinecone_rag.server.records import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_NAMESPACE_ALIAS,
+    FloatArray,
+    IndexSpec,
+    Metadata,
+    Record,
+    ScoredRecord,
+    SparseVector,
+    UpsertBatch,
+)
+from pinecone_rag.server.validation import check_dense
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NAMESPACES_DIR = "namespaces"
+
+
+def encode_token(last: str) -> str:
+    """An opaque pagination token that resumes after ``last``."""
+    return base64.urlsafe_b64encode(orjson.dumps({"after": last})).decode().rstrip("=")
+
+
+def decode_token(token: str | None) -> str | None:
+    """The position a pagination token resumes after (None for the first page)."""
+    if not token:
+        return None
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after = raw["after"]
+    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        raise InvalidArgumentError("The pagination token is not valid.") from exc
+    if not isinstance(after, str):
+        raise InvalidArgumentError("The pagination token is not valid.")
+    return after
+
+
+def _page(sorted_items: list[str], after: str | None, limit: int) -> tuple[list[str], str | None]:
+    import bisect
+
+    start = 0 if after is None else bisect.bisect_right(sorted_items, after)
+    page = sorted_items[start : start + limit]
+    more = start + limit < len(sorted_items)
+    return page, (encode_token(page[-1]) if more and page else None)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceSummary:
+    """A namespace as the namespaces API describes it."""
+
+    name: str
+    record_count: int
+    schema: dict[str, Any] | None
+
+    @property
+    def indexed_fields(self) -> list[str] | None:
+        """Names of the fields the schema marks filterable (None without a schema)."""
+        if not self.schema:
+            return None
+        fields = self.schema.get("fields") or {}
+        return sorted(name for name, props in fields.items() if (props or {}).get("filterable"))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of ids and the token for the next page."""
+
+    ids: list[str]
+    next_token: str | None
+
+
+def namespace_directory_name(name: str) -> str:
+    """A file-system-safe directory name for a namespace (its real name lives in NAMESPACE.json)."""
+    return "ns-" + hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+class IndexEngine:
+    """All namespaces of one index."""
+
+    def __init__(self, directory: Path, spec: IndexSpec) -> None:
+        self.directory = directory
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._namespaces: dict[str, Namespace] = {}
+        root = directory / NAMESPACES_DIR
+        root.mkdir(parents=True, exist_ok=True)
+        for child in sorted(root.iterdir()):
+            if not child.is_dir() or child.name.endswith(".deleting"):
+                continue
+            info = read_info(child)
+            if info is not None:
+                self._namespaces[info.name] = Namespace(child, info, spec)
+        for leftover in root.glob("*.deleting"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    # ------------------------------------------------------------------------------------ namespaces
+    def _existing(self, name: str) -> Namespace | None:
+        with self._lock:
+            return self._namespaces.get(name)
+
+    def _for_write(self, name: str) -> Namespace:
+        with self._lock:
+            namespace = self._namespaces.get(name)
+            if namespace is None:
+                directory = self.directory / NAMESPACES_DIR / namespace_directory_name(name)
+                namespace = Namespace.create(directory, NamespaceInfo(name), self.spec)
+                self._namespaces[name] = namespace
+            return namespace
+
+    def _visible(self, namespace: Namespace) -> bool:
+        return namespace.info.explicit or len(namespace.state) > 0
+
+    def _summary(self, namespace: Namespace) -> NamespaceSummary:
+        with namespace.reading() as state:
+            count = len(state)
+        return NamespaceSummary(namespace.info.name, count, namespace.info.schema)
+
+    def list_namespaces(self, *, prefix: str | None, limit: int, token: str | None) -> tuple[
+        list[NamespaceSummary], str | None, int
+    ]:
+        """A page of visible namespaces in bitwise order, the next-page token, and the total count."""
+        with self._lock:
+            namespaces = list(self._namespaces.values())
+        visible = {ns.info.name: ns for ns in namespaces if self._visible(ns)}
+        names = sorted(name for name in visible if not prefix or name.startswith(prefix))
+        page, next_token = _page(names, decode_token(token), limit)
+        return [self._summary(visible[name]) for name in page], next_token, len(names)
+
+    def describe_namespace(self, name: str) -> NamespaceSummary:
+        """The namespace's record count and schema, or NotFoundError."""
+        namespace = self._existing(name)
+        if namespace is None or not self._visible(namespace):
+            raise NotFoundError(f"Namespace {display_namespace(name)} not found.")
+        return self._summary(namespace)
+
+    def create_namespace(self, name: str, schema: dict[str, Any] | None) -> NamespaceSummary:
+        """Create an empty namespace explicitly (AlreadyExistsError if it has records or was created)."""
+        if name == DEFAULT_NAMESPACE:
+            raise InvalidArgumentError("The default namespace cannot be created; it always exists.")
+        with self._lock:
+            existing = self._namespaces.get(name)
+            if existing is not None and self._visible(existing):
+                raise AlreadyExistsError(f"Namespace {name} already exists.")
+            directory = self.directory / NAMESPACES_DIR / namespace_directory_name(name)
+            info = NamespaceInfo(name, explicit=True, schema=schema)
+            if existing is not None:
+                existing.close()
+            namespace = Namespace.create(directory, info, self.spec)
+            self._namespaces[name] = namespace
+        return self._summary(namespace)
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace and all its records (NotFoundError if it does not exist)."""
+        with self._lock:
+            namespace = self._namespaces.get(name)
+            if namespace is None or not self._visible(namespace):
+                raise NotFoundError(f"Namespace {display_namespace(name)} not found.")
+            del self._namespaces[name]
+        namespace.close()
+        _remove_tree(namespace.directory)
+
+    # ----------------------------------------------------------------------------------------- writes
+    def upsert(self, namespace: str, batch: UpsertBatch) -> WriteResult:
+        """Insert or overwrite records."""
+        return self._for_write(namespace).write(UpsertOp(batch))
+
+    def delete_ids(self, namespace: str, ids: list[str]) -> WriteResult:
+        """Delete records by id; ids that do not exist are ignored."""
+        target = self._existing(namespace)
+        if target is None:
+            return WriteResult(0, 0)
+        return target.write(DeleteIdsOp(ids))
+
+    def delete_by_filter(self, namespace: str, raw_filter: dict[str, Any]) -> WriteResult:
+        """Delete every record matching a (validated, non-empty) filter."""
+        target = self._existing(namespace)
+        if target is None:
+            return WriteResult(0, 0)
+        return target.write(DeleteFilterOp(raw_filter))
+
+    def delete_all(self, namespace: str) -> WriteResult:
+        """Delete every record of a namespace."""
+        target = self._existing(namespace)
+        if target is None:
+            return WriteResult(0, 0)
+        return target.write(DeleteAllOp())
+
+    def update(
+        self,
+        namespace: str,
+        record_id: str,
+        *,
+        values: FloatArray | None,
+        sparse: SparseVector | None,
+        set_metadata: Metadata | None,
+    ) -> WriteResult:
+        """Update one record by id; a missing id matches nothing and writes nothing."""
+        if self.spec.metric != "dotproduct" and sparse is not None:
+            raise InvalidArgumentError(
+                "Sparse values are supported only by indexes with the dotproduct metric; "
+                f"this index uses {self.spec.metric}."
+            )
+        if self.spec.is_sparse and values is not None and len(values):
+            raise InvalidArgumentError("Sparse indexes do not accept dense values.")
+        if values is not None and not self.spec.is_sparse:
+            assert self.spec.dimension is not None
+            values = check_dense(values, self.spec.dimension, f"Update of {record_id!r}")
+        target = self._existing(namespace)
+        if target is None:
+            return WriteResult(0, 0)
+        with target.reading() as state:
+            exists = state.get(record_id) is not None
+        if not exists:
+            return WriteResult(target.applied_lsn, 0)
+        return target.write(UpdateOp(record_id, values, sparse, set_metadata))
+
+    def update_by_filter(
+        self, namespace: str, raw_filter: dict[str, Any], set_metadata: Metadata, *, dry_run: bool
+    ) -> WriteResult:
+        """Merge metadata into every record matching the filter; with ``dry_run`` only count them."""
+        flt = parse_filter(raw_filter)
+        assert flt is not None
+        target = self._existing(namespace)
+        if target is None:
+            return WriteResult(0, 0)
+        if dry_run:
+            with target.reading() as state:
+                return WriteResult(target.applied_lsn, len(state.matching_ids(flt)))
+        return target.write(UpdateFilterOp(raw_filter, set_metadata))
+
+    # ------------------------------------------------------------------------------------------ reads
+    def query(
+        self,
+        namespace: str,
+        *,
+        top_k: int,
+        vector: FloatArray | None,
+        sparse: SparseVector | None,
+        record_id: str | None,
+        flt: Filter | None,
+        include_values: bool,
+        include_metadata: bool,
+    ) -> tuple[list[ScoredRecord], int]:
+        """The top-k matches and the LSN the read reflects."""
+        if sparse is not None and not self.spec.is_sparse and self.spec.metric != "dotproduct":
+            raise InvalidArgumentError(
+                "Queries with sparse values are supported only by indexes with the dotproduct metric; "
+                f"this index uses {self.spec.metric}."
+            )
+        if vector is not None:
+            if self.spec.is_sparse:
+                if len(vector):
+                    raise InvalidArgumentError("Sparse indexes are queried with a sparse vector, not dense values.")
+                vector = None
+            else:
+                assert self.spec.dimension is not None
+                vector = check_dense(vector, self.spec.dimension, "Query vector")
+        target = self._existing(namespace)
+        if target is None:
+            return [], 0
+        with target.reading() as state:
+            if record_id is not None:
+                stored = state.get(record_id)
+                if stored is None:
+                    return [], target.applied_lsn
+                vector, sparse = stored.values, stored.sparse if self.spec.is_sparse else sparse
+            if vector is None and sparse is None:
+                raise InvalidArgumentError(
+                    "A query needs a vector, a sparse vector (sparse and hybrid indexes), or an id."
+                    if self.spec.is_sparse or self.spec.metric == "dotproduct"
+                    else "A query needs a vector or an id."
+                )
+            if vector is None and not self.spec.is_sparse:
+                raise InvalidArgumentError("Queries on dense indexes need a dense vector or an id.")
+            matches = state.search(
+                vector=vector,
+                sparse=sparse,
+                top_k=top_k,
+                flt=flt,
+                include_values=include_values,
+                include_metadata=include_metadata,
+            )
+            return matches, target.applied_lsn
+
+    def fetch(self, namespace: str, ids: list[str]) -> tuple[list[Record], int]:
+        """The records with these ids that exist (missing ids are left out)."""
+        target = self._existing(namespace)
+        if target is None:
+            return [], 0
+        with target.reading() as state:
+            found = [state.get(record_id) for record_id in dict.fromkeys(ids)]
+            return [record for record in found if record is not None], target.applied_lsn
+
+    def fetch_by_metadata(
+        self, namespace: str, flt: Filter, *, limit: int, token: str | None
+    ) -> tuple[list[Record], str | None, int]:
+        """Records matching a filter, a page at a time in id order."""
+        after = decode_token(token)
+        target = self._existing(namespace)
+        if target is None:
+            return [], None, 0
+        with target.reading() as state:
+            ids, next_token = _page(state.matching_ids(flt), after, limit)
+            records = [state.get(record_id) for record_id in ids]
+            return [r for r in records if r is not None], next_token, target.applied_lsn
+
+    def list_ids(self, namespace: str, *, prefix: str | None, limit: int, token: str | None) -> Page:
+        """A page of ids in bitwise order, optionally only those starting with ``prefix``."""
+        after = decode_token(token)
+        target = self._existing(namespace)
+        if target is None:
+            return Page([], None)
+        with target.reading() as state:
+            ids = state.sorted_ids()
+        if prefix:
+            import bisect
+
+            start = bisect.bisect_left(ids, prefix)
+            end = start
+            while end < len(ids) and ids[end].startswith(prefix):
+                end += 1
+            ids = ids[start:end]
+        page, next_token = _page(ids, after, limit)
+        return Page(page, next_token)
+
+    def stats(self) -> dict[str, int]:
+        """Record counts of the namespaces that have records (the default namespace as ``""``)."""
+        with self._lock:
+            namespaces = list(self._namespaces.values())
+        counts = {}
+        for namespace in namespaces:
+            with namespace.reading() as state:
+                count = len(state)
+            if count:
+                counts[namespace.info.name] = count
+        return counts
+
+    # -------------------------------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Close every namespace (acknowledged writes are already durable)."""
+        with self._lock:
+            namespaces = list(self._namespaces.values())
+            self._namespaces.clear()
+        for namespace in namespaces:
+            namespace.close()
+
+    def destroy(self) -> None:
+        """Close and delete all data of the index."""
+        self.close()
+        _remove_tree(self.directory)
+
+
+def display_namespace(name: str) -> str:
+    """How a namespace is named in messages and listings (the default one as ``__default__``)."""
+    return DEFAULT_NAMESPACE_ALIAS if name == DEFAULT_NAMESPACE else name
+
+
+def _remove_tree(directory: Path) -> None:
+    # Rename first: the rename is atomic, so a crash mid-delete never leaves a half-deleted namespace
+    # or index that would be opened again; leftovers are swept at the next start.
+    if not directory.exists():
+        return
+    doomed = directory.with_name(directory.name + ".deleting")
+    directory.replace(doomed)
+    wal.fsync_directory(directory.parent)
+    shutil.rmtree(doomed, ignore_errors=True)

@@ -1,0 +1,235 @@
+"""Index lifecycle: each index's engine, its data-plane port (REST + gRPC) and its gRPC server.
+
+Ports are stable across restarts: the control database remembers each index's port, and a restart binds
+the same one (falling back to a new port, recorded, only if it was taken by someone else meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import shutil
+import socket
+import sqlite3
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import uvicorn
+from uvicorn.server import ServerState
+
+from pinecone_rag.errors import AlreadyExistsError, NotFoundError, ResourceExhaustedError
+from pinecone_rag.server.data_grpc import MAX_MESSAGE_BYTES, VectorServiceHandlers
+from pinecone_rag.server.data_rest import build_data_app
+from pinecone_rag.server.data_service import DataService
+from pinecone_rag.server.engine import IndexEngine
+from pinecone_rag.server.listener import SniffingProtocol
+from pinecone_rag.server.records import IndexSpec
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from pinecone_rag.server.auth import KeyRing
+    from pinecone_rag.server.control_db import ControlDatabase, IndexRecord
+    from pinecone_rag.server.settings import ServerSettings
+
+logger = logging.getLogger(__name__)
+
+INDEXES_DIR = "indexes"
+MAX_PORT_PROBES = 1000
+# Long fetch URLs (1000 ids of 512 characters) need far more than h11's default 16 KiB.
+MAX_HTTP_HEAD_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class IndexHandle:
+    """A live index: its record, engine and transports."""
+
+    record: IndexRecord
+    engine: IndexEngine
+    port: int
+    grpc_port: int
+    grpc_server: grpc.Server
+    listener: asyncio.Server
+    http_state: ServerState
+    splices: set[SniffingProtocol] = field(default_factory=set)
+
+
+def _http_protocol() -> str:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
+class IndexManager:
+    """Opens, creates and deletes indexes for the control plane."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        database: ControlDatabase,
+        keyring: KeyRing,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._keyring = keyring
+        self._executor = executor
+        self._handles: dict[tuple[str, str], IndexHandle] = {}
+        self._lock = asyncio.Lock()
+        self._root = settings.data_dir / INDEXES_DIR
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    # ---------------------------------------------------------------------------------------- queries
+    def get(self, project_id: str, name: str) -> IndexHandle:
+        """The live index ``name`` of a project, or NotFoundError."""
+        handle = self._handles.get((project_id, name))
+        if handle is None:
+            raise NotFoundError(f"Index {name} not found.")
+        return handle
+
+    def list(self, project_id: str) -> list[IndexHandle]:
+        """The project's indexes by name."""
+        return sorted(
+            (h for (project, _), h in self._handles.items() if project == project_id), key=lambda h: h.record.name
+        )
+
+    # -------------------------------------------------------------------------------------- lifecycle
+    async def open_all(self) -> None:
+        """Open every index the database knows (at startup)."""
+        for leftover in self._root.glob("*.deleting"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for record in self._database.indexes():
+            await self._open(record)
+
+    async def create(self, record: IndexRecord) -> IndexHandle:
+        """Create and open a new index (AlreadyExistsError if the project has one by that name)."""
+        async with self._lock:
+            if (record.project_id, record.name) in self._handles:
+                raise AlreadyExistsError("Resource already exists.")
+            try:
+                self._database.insert_index(record)
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExistsError("Resource already exists.") from exc
+            try:
+                return await self._open(record)
+            except BaseException:
+                self._database.delete_index(record.id)
+                raise
+
+    def configure(self, handle: IndexHandle, **changes: Any) -> IndexRecord:
+        """Persist changed settings of an index."""
+        handle.record = self._database.update_index(handle.record, **changes)
+        return handle.record
+
+    async def delete(self, handle: IndexHandle) -> None:
+        """Stop an index's transports, forget it, and delete its data (synchronously)."""
+        async with self._lock:
+            self._handles.pop((handle.record.project_id, handle.record.name), None)
+            self._database.delete_index(handle.record.id)
+        await self._close(handle)
+        await asyncio.get_running_loop().run_in_executor(None, handle.engine.destroy)
+
+    async def close(self) -> None:
+        """Stop every index (acknowledged writes are already durable)."""
+        handles = list(self._handles.values())
+        self._handles.clear()
+        for handle in handles:
+            await self._close(handle)
+            handle.engine.close()
+
+    # -------------------------------------------------------------------------------------- internals
+    def _bind(self, record: IndexRecord) -> socket.socket:
+        settings = self._settings
+        candidates: list[int] = []
+        if record.port:
+            candidates.append(record.port)
+        if settings.data_port_start == 0:
+            candidates.append(0)
+        else:
+            used = self._database.used_ports() | {settings.port}
+            candidates.extend(
+                p for p in range(settings.data_port_start, settings.data_port_start + MAX_PORT_PROBES) if p not in used
+            )
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        for port in candidates:
+            # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP, and
+            # without it every response pays ~40 ms of Nagle + delayed ACK.
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((settings.host, port))
+            except OSError as exc:
+                sock.close()
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise
+            sock.listen(512)
+            sock.setblocking(False)
+            return sock
+        raise ResourceExhaustedError("No free port is left for a new index data plane.")
+
+    async def _open(self, record: IndexRecord) -> IndexHandle:
+        spec = IndexSpec(record.dimension, record.metric, record.vector_type)
+        directory: Path = self._root / record.id
+        loop = asyncio.get_running_loop()
+        engine = await loop.run_in_executor(None, IndexEngine, directory, spec)
+        service = DataService(engine)
+        grpc_server = grpc.server(
+            self._executor,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        grpc_server.add_generic_rpc_handlers(
+            (VectorServiceHandlers(service, self._keyring, record.project_id).generic_handler(),)
+        )
+        grpc_port = grpc_server.add_insecure_port(f"{self._grpc_host()}:0")
+        grpc_server.start()
+        sock = self._bind(record)
+        port = sock.getsockname()[1]
+        if port != record.port:
+            record = self._database.update_index(record, port=port)
+        config = uvicorn.Config(
+            build_data_app(service, self._keyring, record.project_id),
+            http=_http_protocol(),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            h11_max_incomplete_event_size=MAX_HTTP_HEAD_BYTES,
+        )
+        config.load()
+        state = ServerState()
+        splices: set[SniffingProtocol] = set()
+        grpc_address = ("127.0.0.1" if self._grpc_host() == "127.0.0.1" else self._grpc_host(), grpc_port)
+        listener = await loop.create_server(
+            lambda: SniffingProtocol(
+                config=config, server_state=state, grpc_address=grpc_address, splices=splices
+            ),
+            sock=sock,
+        )
+        handle = IndexHandle(record, engine, port, grpc_port, grpc_server, listener, state, splices)
+        self._handles[(record.project_id, record.name)] = handle
+        return handle
+
+    def _grpc_host(self) -> str:
+        host = self._settings.host
+        return "127.0.0.1" if host in ("localhost", "") else host
+
+    async def _close(self, handle: IndexHandle) -> None:
+        handle.listener.close()
+        for protocol in list(handle.splices):
+            protocol.close()
+        for connection in list(handle.http_state.connections):
+            connection.shutdown()
+        stopped = handle.grpc_server.stop(grace=0.5)
+        await asyncio.get_running_loop().run_in_executor(None, stopped.wait)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(handle.listener.wait_closed(), timeout=2)

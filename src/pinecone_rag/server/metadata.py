@@ -1,0 +1,205 @@
+"""Validation of record metadata, as Pinecone accepts it on upsert and update.
+
+Metadata is a flat JSON object. Values are strings, numbers (stored as floats), booleans, or lists of
+strings; nulls, nested objects, lists of anything but strings and non-finite numbers are rejected. The
+JSON encoding of one record's metadata may take at most :data:`MAX_METADATA_BYTES` bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Final
+
+import orjson
+
+from pinecone_rag.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from pinecone_rag.server.records import Metadata, MetadataValue
+
+MAX_METADATA_BYTES: Final = 40960
+"""The largest UTF-8 JSON encoding of one record's metadata, in bytes."""
+
+_ALLOWED: Final = "metadata values must be strings, numbers, booleans or lists of strings"
+_MAX_SHOWN_CHARS: Final = 64
+
+
+def validate_metadata(raw: object, *, record_id: str, field: str = "metadata") -> Metadata | None:
+    """Validate and normalise one record's metadata.
+
+    Integers become floats, booleans stay booleans, lists are copied; the input is not modified.
+
+    Args:
+        raw: The metadata as decoded from JSON or from a protobuf ``Struct``.
+        record_id: The record's id, for error messages.
+        field: What the request calls the metadata (e.g. ``"metadata"`` or ``"setMetadata"``), for error
+            messages.
+
+    Returns:
+        A new metadata dict, or None when ``raw`` is None or empty.
+
+    Raises:
+        InvalidArgumentError: The metadata is not a flat object of supported values, or is too large.
+    """
+    if raw is None:
+        return None
+    prefix = f"Invalid {field} for record '{record_id}': "
+    if not isinstance(raw, dict):
+        raise InvalidArgumentError(
+            f"{prefix}expected an object mapping field names to values, got {_kind(raw)}."
+        )
+    if not raw:
+        return None
+    metadata: Metadata = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise InvalidArgumentError(f"{prefix}field names must be strings, got {_kind(key)}.")
+        if not key:
+            raise InvalidArgumentError(f"{prefix}field names must not be empty.")
+        if key[0] == "$":
+            raise InvalidArgumentError(
+                f"{prefix}field {_show(key)} starts with '$', which is reserved for filter operators."
+            )
+        metadata[key] = _value(value, prefix, key)
+    check_metadata_size(metadata, record_id=record_id, field=field)
+    return metadata
+
+
+def check_metadata_size(metadata: Metadata, *, record_id: str, field: str = "metadata") -> None:
+    """Check that metadata's JSON encoding fits within :data:`MAX_METADATA_BYTES`.
+
+    :func:`validate_metadata` calls this; call it again after :func:`merge_metadata`, since a merge can
+    grow the metadata past the limit.
+
+    Args:
+        metadata: Validated metadata.
+        record_id: The record's id, for error messages.
+        field: What the request calls the metadata, for error messages.
+
+    Raises:
+        InvalidArgumentError: The metadata is too large, or holds a string that is not valid UTF-8.
+    """
+    try:
+        size = len(orjson.dumps(metadata))
+    except orjson.JSONEncodeError:
+        raise InvalidArgumentError(
+            f"Invalid {field} for record '{record_id}': {_find_bad_unicode(metadata)} is not valid UTF-8 "
+            "(it contains an unpaired surrogate)."
+        ) from None
+    if size > MAX_METADATA_BYTES:
+        raise InvalidArgumentError(
+            f"Metadata size is {size} bytes, which exceeds the limit of {MAX_METADATA_BYTES} bytes "
+            f"per vector (record '{record_id}')."
+        )
+
+
+def merge_metadata(old: Metadata | None, patch: Metadata) -> Metadata | None:
+    """Apply an update's ``setMetadata`` to stored metadata.
+
+    Keys in ``patch`` are added or overwritten; other keys of ``old`` are kept. Neither input is modified,
+    and the result shares no lists with them.
+
+    Args:
+        old: The stored metadata, or None.
+        patch: The validated fields to set.
+
+    Returns:
+        The merged metadata, or None when it is empty.
+    """
+    merged: Metadata = {}
+    for source in (old or {}, patch):
+        for key, value in source.items():
+            merged[key] = list(value) if isinstance(value, list) else value
+    return merged or None
+
+
+def _value(value: object, prefix: str, key: str) -> MetadataValue:
+    """Normalise one metadata value, or raise with a message naming the field."""
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return _finite(value, prefix, key)
+    shown = _show(key)
+    if value is None:
+        raise InvalidArgumentError(f"{prefix}field {shown} is null; {_ALLOWED}.")
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise InvalidArgumentError(
+                    f"{prefix}field {shown} is a list containing {_kind(item)} at index {index}; "
+                    f"lists may only contain strings."
+                )
+        return list(value)
+    if isinstance(value, dict):
+        raise InvalidArgumentError(
+            f"{prefix}field {shown} is an object; nested objects are not supported; {_ALLOWED}."
+        )
+    raise InvalidArgumentError(f"{prefix}field {shown} is {_kind(value)}; {_ALLOWED}.")
+
+
+def _finite(value: float, prefix: str, key: str) -> float:
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidArgumentError(
+            f"{prefix}field {_show(key)} is {_show_number(value)}; metadata numbers must be finite "
+            "and fit in a 64-bit float."
+        )
+    return number
+
+
+def _find_bad_unicode(metadata: Metadata) -> str:
+    """Name the first key or string value that cannot be encoded as UTF-8."""
+
+    def bad(text: str) -> bool:
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    for key, value in metadata.items():
+        if bad(key):
+            return "a field name"
+        if isinstance(value, str) and bad(value):
+            return f"the value of field {_show(key)}"
+        if isinstance(value, list) and any(bad(item) for item in value):
+            return f"a string in the list of field {_show(key)}"
+    return "a string"
+
+
+def _kind(value: object) -> str:
+    """The JSON name of a value's type, with an article, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a value of type {type(value).__name__}"
+
+
+def _show(key: str) -> str:
+    """A field name in quotes, shortened so one long key cannot flood the message."""
+    if len(key) > _MAX_SHOWN_CHARS:
+        key = key[: _MAX_SHOWN_CHARS - 3] + "..."
+    # Keep surrogates from making the message itself unencodable.
+    return "'" + key.encode("utf-8", "backslashreplace").decode("utf-8") + "'"
+
+
+def _show_number(value: object) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    # repr() of an int with more than ~4300 digits raises ValueError.
+    return "an integer too large for a 64-bit float"
+
+
+__all__ = ["MAX_METADATA_BYTES", "check_metadata_size", "merge_metadata", "validate_metadata"]

@@ -1,0 +1,75 @@
+"""Settings of the local engine: arguments > ``PINECONE_RAG_*`` environment > defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+HostFormat = Literal["http", "bare"]
+
+ENV_API_KEYS = "PINECONE_RAG_API_KEYS"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How ``pinecone-rag serve`` and ``LocalServer`` run.
+
+    Attributes:
+        data_dir: Where the control-plane database, WALs and index data live.
+        host: The address to bind. Anything but loopback requires API keys.
+        port: The control-plane port (0 picks a free one).
+        data_port_start: The first port for index data planes (0: a free port per index).
+        api_keys: Keys of the default project, in addition to keys stored in the database.
+        advertise_host: The host name put into index hosts (default: the bound host).
+        host_format: For API version 2025-10, whether index hosts carry ``http://`` (what the official
+            REST clients need to reach a plaintext server by index name) or are bare ``host:port``.
+        grpc_workers: Threads serving gRPC calls, shared by all indexes.
+        log_level: Logging level of the server's own loggers.
+    """
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 5080
+    data_port_start: int = 5081
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    advertise_host: str | None = None
+    host_format: HostFormat = "http"
+    grpc_workers: int = 16
+    log_level: str = "warning"
+
+    def __repr__(self) -> str:
+        keys = f"<{len(self.api_keys)} keys>"
+        return (
+            f"ServerSettings(data_dir={str(self.data_dir)!r}, host={self.host!r}, port={self.port}, "
+            f"data_port_start={self.data_port_start}, api_keys={keys}, host_format={self.host_format!r})"
+        )
+
+    @classmethod
+    def from_env(cls, data_dir: str | os.PathLike[str], **overrides: object) -> ServerSettings:
+        """Settings with ``PINECONE_RAG_API_KEYS`` (comma-separated) added to any keys passed in."""
+        settings = cls(data_dir=Path(data_dir))
+        env_keys = tuple(k.strip() for k in os.environ.get(ENV_API_KEYS, "").split(",") if k.strip())
+        passed = tuple(overrides.pop("api_keys", ()) or ())  # type: ignore[call-overload]
+        return replace(settings, api_keys=tuple(dict.fromkeys(passed + env_keys)), **overrides)  # type: ignore[arg-type]
+
+    @property
+    def public_host(self) -> str:
+        """The host name index hosts are built from."""
+        if self.advertise_host:
+            return self.advertise_host
+        if self.host in ("0.0.0.0", "::", ""):  # noqa: S104  (we name the wildcard, we do not bind it)
+            return "localhost"
+        return self.host
