@@ -21,7 +21,9 @@ DEFAULT_DATA_DIR = "./pinecone-data"
 def _serve(args: argparse.Namespace) -> int:
     from pinecone_rag.server import LocalServer
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     server = LocalServer(
         args.data_dir,
         host=args.host,
@@ -33,14 +35,14 @@ def _serve(args: argparse.Namespace) -> int:
     )
     stopping = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         stopping.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     server.start()
     manager = server.manager
-    count = sum(len(manager.list(p)) for p in {"default"}) if manager else 0
+    count = sum(len(manager.list(p)) for p in ("default",)) if manager else 0
     print(f"pinecone-rag {__version__} serving {Path(args.data_dir).resolve()} on {server.url}", flush=True)
     print(f"  {count} index(es) in the default project; stop with Ctrl-C", flush=True)
     print(f'  from pinecone import Pinecone; pc = Pinecone(api_key="local", host="{server.url}")', flush=True)
@@ -84,12 +86,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pinecone-rag`` command."""
-    parser = argparse.ArgumentParser(prog="pinecone-rag", description="Pinecone for RAG: local engine and tools.")
+    parser = argparse.ArgumentParser(
+        prog="pinecone-rag", description="Pinecone for RAG: local engine and tools."
+    )
     parser.add_argument("--version", action="version", version=f"pinecone-rag {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the Pinecone-compatible local engine")
-    serve.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where data is stored (default %(default)s)")
+    serve.add_argument(
+        "--data-dir", default=DEFAULT_DATA_DIR, help="where data is stored (default %(default)s)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     serve.add_argument("--port", type=int, default=5080, help="control-plane port (default %(default)s)")
     serve.add_argument("--api-key", action="append", help="an API key of the default project (repeatable)")
@@ -114,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     keys.set_defaults(func=_keys)
 
-    demo = commands.add_parser("demo", help="start the engine, index vectors, query them, print what happened")
+    demo = commands.add_parser(
+        "demo", help="start the engine, index vectors, query them, print what happened"
+    )
     demo.add_argument("--data-dir", default=None, help="keep the data here (default: a temporary directory)")
     demo.add_argument("--count", type=int, default=5000)
     demo.add_argument("--dimension", type=int, default=384)

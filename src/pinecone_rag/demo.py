@@ -67,7 +67,11 @@ def run_demo(data_dir: str | None, *, count: int = 5000, dimension: int = 384, b
             rows = range(start, min(start + batch, count))
             body = {
                 "vectors": [
-                    {"id": f"doc-{i}", "values": vectors[i].tolist(), "metadata": {"genre": str(genres[i]), "n": i}}
+                    {
+                        "id": f"doc-{i}",
+                        "values": vectors[i].tolist(),
+                        "metadata": {"genre": str(genres[i]), "n": i},
+                    }
                     for i in rows
                 ]
             }
@@ -75,7 +79,9 @@ def run_demo(data_dir: str | None, *, count: int = 5000, dimension: int = 384, b
         elapsed = time.perf_counter() - started
         _step(f"upserted {count} vectors over REST ({count / elapsed:,.0f} vectors/s)", started)
 
-        queries = vectors[rng.integers(0, count, 20)] + 0.05 * rng.standard_normal((20, dimension)).astype(np.float32)
+        queries = vectors[rng.integers(0, count, 20)] + 0.05 * rng.standard_normal((20, dimension)).astype(
+            np.float32
+        )
         started = time.perf_counter()
         hits = 0
         for q in queries:
@@ -88,7 +94,12 @@ def run_demo(data_dir: str | None, *, count: int = 5000, dimension: int = 384, b
         started = time.perf_counter()
         answer = data.post(
             "/query",
-            json={"vector": queries[0].tolist(), "topK": 5, "filter": {"genre": "paper"}, "includeMetadata": True},
+            json={
+                "vector": queries[0].tolist(),
+                "topK": 5,
+                "filter": {"genre": "paper"},
+                "includeMetadata": True,
+            },
         ).json()
         genres_seen = {m["metadata"]["genre"] for m in answer["matches"]}
         _step(f"filtered query {{'genre': 'paper'}} -> genres {sorted(genres_seen)}", started)

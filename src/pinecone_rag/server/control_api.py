@@ -146,7 +146,11 @@ def parse_create_2025(body: dict[str, Any], project_id: str) -> IndexRecord:
     else:
         if dimension is None:
             raise _missing("dimension")
-        if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= MAX_DIMENSION:
+        if (
+            isinstance(dimension, bool)
+            or not isinstance(dimension, int)
+            or not 1 <= dimension <= MAX_DIMENSION
+        ):
             raise InvalidArgumentError(f"Dimension must be an integer between 1 and {MAX_DIMENSION}.")
         metric = metric or "cosine"
     if metric not in _METRICS:
@@ -156,8 +160,8 @@ def parse_create_2025(body: dict[str, Any], project_id: str) -> IndexRecord:
         project_id=project_id,
         name=name,
         dimension=dimension,
-        metric=metric,
-        vector_type=vector_type,
+        metric=metric,  # type: ignore[arg-type]  # checked against _METRICS above
+        vector_type=vector_type,  # type: ignore[arg-type]
         spec=_check_spec(body["spec"]),
         tags=check_tags(body.get("tags")),
         deletion_protection=_deletion_protection(body.get("deletion_protection"), "disabled"),
@@ -181,17 +185,30 @@ def parse_create_2026(body: dict[str, Any], project_id: str) -> IndexRecord:
     name = check_index_name(body.get("name") or f"index-{uuid.uuid4().hex[:8]}")
     if dense is not None:
         metric = dense.get("metric") or "cosine"
-        converted: dict[str, Any] = {"vector_type": "dense", "dimension": dense.get("dimension"), "metric": metric}
+        converted: dict[str, Any] = {
+            "vector_type": "dense",
+            "dimension": dense.get("dimension"),
+            "metric": metric,
+        }
     else:
         converted = {"vector_type": "sparse", "metric": "dotproduct"}
-    deployment = body.get("deployment") or {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"}
+    deployment = body.get("deployment") or {
+        "deployment_type": "managed",
+        "cloud": "aws",
+        "region": "us-east-1",
+    }
     kind = deployment.get("deployment_type", "managed")
     if kind == "pod":
         spec = {"pod": {k: v for k, v in deployment.items() if k != "deployment_type"}}
     elif kind == "byoc":
         spec = {"byoc": {"environment": deployment.get("environment")}}
     else:
-        spec = {"serverless": {"cloud": deployment.get("cloud", "aws"), "region": deployment.get("region", "us-east-1")}}
+        spec = {
+            "serverless": {
+                "cloud": deployment.get("cloud", "aws"),
+                "region": deployment.get("region", "us-east-1"),
+            }
+        }
     converted.update(
         name=name, spec=spec, tags=body.get("tags"), deletion_protection=body.get("deletion_protection")
     )
@@ -248,7 +265,9 @@ def build_control_app(settings: ServerSettings, keyring: KeyRing, manager: Index
     @endpoint
     async def describe_index(request: Request, project_id: str, version: str) -> Response:
         handle = manager.get(project_id, request.path_params["name"])
-        return json_response(describe(handle.record, version), headers=grpc_headers(project_id, handle.record.name))
+        return json_response(
+            describe(handle.record, version), headers=grpc_headers(project_id, handle.record.name)
+        )
 
     @endpoint
     async def configure_index(request: Request, project_id: str, version: str) -> Response:
@@ -274,7 +293,9 @@ def build_control_app(settings: ServerSettings, keyring: KeyRing, manager: Index
             handle,
             spec=spec,
             tags=check_tags(body.get("tags"), record.tags),
-            deletion_protection=_deletion_protection(body.get("deletion_protection"), record.deletion_protection),
+            deletion_protection=_deletion_protection(
+                body.get("deletion_protection"), record.deletion_protection
+            ),
         )
         return json_response(describe(updated, version), 202)
 
@@ -305,7 +326,10 @@ def build_control_app(settings: ServerSettings, keyring: KeyRing, manager: Index
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return json_response(
-            {"error": {"code": "METHOD_NOT_ALLOWED", "message": f"{request.method} is not allowed here."}, "status": 405},
+            {
+                "error": {"code": "METHOD_NOT_ALLOWED", "message": f"{request.method} is not allowed here."},
+                "status": 405,
+            },
             405,
         )
 

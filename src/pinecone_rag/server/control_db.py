@@ -188,7 +188,8 @@ class ControlDatabase:
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(uuid.uuid4().hex[:12], owner.name, name, secret[-4:], time.time(), revoked=False)
         self._run(
-            "INSERT INTO api_keys (id, project_id, name, key_hash, hint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (id, project_id, name, key_hash, hint, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (key.id, owner.id, name, hash_key(secret), key.hint, key.created_at),
         )
         return key, secret
@@ -208,7 +209,8 @@ class ControlDatabase:
         """Revoke a key by id; False when no active key has that id."""
         return (
             self._run(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), key_id)
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (time.time(), key_id),
             )
             > 0
         )

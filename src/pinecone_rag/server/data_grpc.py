@@ -57,7 +57,8 @@ def _deserializer(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     def run(data: bytes) -> Any:
         try:
             return parse(data)
-        except Exception as exc:  # grpcio would answer INTERNAL for a parse error; it is the caller's
+        # grpcio would answer INTERNAL for a parse error; it is the caller's, so INVALID_ARGUMENT.
+        except Exception as exc:  # noqa: BLE001
             return _Malformed(str(exc) or type(exc).__name__)
 
     return run
@@ -111,16 +112,20 @@ class VectorServiceHandlers:
         if self._keyring.project_for(key) != self._project_id:
             raise NotFoundError("Index not found.")
 
-    def _call(self, fn: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def _call(
+        self, fn: Callable[[Any, grpc.ServicerContext], Any]
+    ) -> Callable[[Any, grpc.ServicerContext], Any]:
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 self._authorize(context)
                 if isinstance(request, _Malformed):
-                    raise InvalidArgumentError(f"The request is not a valid protobuf message: {request.reason}")
+                    raise InvalidArgumentError(
+                        f"The request is not a valid protobuf message: {request.reason}"
+                    )
                 return fn(request, context)
             except ApiError as error:
                 context.abort(_STATUS[error.grpc_code], error.message)
-            except Exception:
+            except Exception:  # a bug must still answer INTERNAL, never kill the call
                 logger.exception("gRPC handler failed")
                 context.abort(grpc.StatusCode.INTERNAL, "Internal error; see the server log.")
 
@@ -132,6 +137,7 @@ class VectorServiceHandlers:
 
     # ------------------------------------------------------------------------------------------- RPCs
     def upsert(self, request: _Sized, context: grpc.ServicerContext) -> Any:
+        """Upsert: write records durably."""
         message = request.message
         vectors = message.vectors
         dense = [v.values for v in vectors] if any(len(v.values) for v in vectors) else None
@@ -148,6 +154,7 @@ class VectorServiceHandlers:
         return pb.UpsertResponse(upserted_count=len(vectors))
 
     def query(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Query: top-k by vector, id, sparse or hybrid."""
         namespace, matches, lsn = self.service.query(
             QueryInput(
                 namespace=request.namespace,
@@ -171,6 +178,7 @@ class VectorServiceHandlers:
         return response
 
     def fetch(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Fetch: records by id."""
         namespace, records, lsn = self.service.fetch(request.namespace, list(request.ids))
         response = pb.FetchResponse(namespace=namespace)
         for record in records:
@@ -180,6 +188,7 @@ class VectorServiceHandlers:
         return response
 
     def fetch_by_metadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """FetchByMetadata: records matching a filter, paginated."""
         namespace, records, token, lsn = self.service.fetch_by_metadata(
             request.namespace,
             struct_to_dict(request.filter) if request.HasField("filter") else None,
@@ -196,13 +205,16 @@ class VectorServiceHandlers:
         return response
 
     def update(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Update: one record by id, or metadata by filter."""
         result, matched = self.service.update(
             UpdateInput(
                 namespace=request.namespace,
                 record_id=request.id or None,
                 values=np.asarray(request.values, dtype=np.float32) if len(request.values) else None,
                 sparse=_sparse_pair(request, "sparse_values"),
-                set_metadata=struct_to_dict(request.set_metadata) if request.HasField("set_metadata") else None,
+                set_metadata=struct_to_dict(request.set_metadata)
+                if request.HasField("set_metadata")
+                else None,
                 filter=struct_to_dict(request.filter) if request.HasField("filter") else None,
                 dry_run=request.dry_run,
             )
@@ -214,6 +226,7 @@ class VectorServiceHandlers:
         return response
 
     def delete(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Delete: by ids, by filter, or everything."""
         result = self.service.delete(
             request.namespace,
             list(request.ids),
@@ -224,6 +237,7 @@ class VectorServiceHandlers:
         return pb.DeleteResponse()
 
     def list(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """List: ids in bitwise order, paginated."""
         namespace, page = self.service.list_ids(
             request.namespace,
             request.prefix if request.HasField("prefix") else None,
@@ -239,6 +253,7 @@ class VectorServiceHandlers:
         return response
 
     def describe_index_stats(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """DescribeIndexStats: record counts per namespace."""
         counts = self.service.stats(struct_to_dict(request.filter) if request.HasField("filter") else None)
         spec = self.service.engine.spec
         response = pb.DescribeIndexStatsResponse(
@@ -256,6 +271,7 @@ class VectorServiceHandlers:
         return response
 
     def list_namespaces(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """ListNamespaces: namespaces in bitwise order, paginated."""
         summaries, token, total = self.service.list_namespaces(
             request.prefix if request.HasField("prefix") else None,
             request.limit if request.HasField("limit") else None,
@@ -269,19 +285,24 @@ class VectorServiceHandlers:
         return response
 
     def describe_namespace(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """DescribeNamespace: one namespace's record count and schema."""
         return _namespace_description(self.service.describe_namespace(request.namespace))
 
     def create_namespace(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """CreateNamespace: an empty namespace with an optional schema."""
         schema = None
         if request.HasField("schema"):
-            schema = {"fields": {name: {"filterable": p.filterable} for name, p in request.schema.fields.items()}}
+            schema = {
+                "fields": {name: {"filterable": p.filterable} for name, p in request.schema.fields.items()}
+            }
         return _namespace_description(self.service.create_namespace(request.name, schema))
 
     def delete_namespace(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """DeleteNamespace: a namespace and all its records."""
         self.service.delete_namespace(request.namespace)
         return pb.DeleteResponse()
 
-    def generic_handler(self) -> grpc.GenericRpcHandler:
+    def generic_handler(self) -> grpc.GenericRpcHandler:  # type: ignore[type-arg]
         """All RPCs of ``VectorService`` as one grpcio handler."""
         implementations: dict[str, Callable[[Any, grpc.ServicerContext], Any]] = {
             "Upsert": self.upsert,

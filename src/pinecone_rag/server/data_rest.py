@@ -38,7 +38,10 @@ _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 def _response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        orjson.dumps(body, option=_JSON_OPTIONS), status_code=status, media_type="application/json", headers=headers
+        orjson.dumps(body, option=_JSON_OPTIONS),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
     )
 
 
@@ -132,7 +135,9 @@ def _namespace_json(summary: NamespaceSummary) -> dict[str, Any]:
 def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> Starlette:
     """The REST data-plane app of one index."""
 
-    def endpoint(fn: Callable[[Request, str], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(
+        fn: Callable[[Request, str], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             version = negotiate_version(request.headers.get("x-pinecone-api-version"))
             try:
@@ -152,7 +157,9 @@ def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> S
             raise PayloadTooLargeError(f"The request body is {length} bytes; the limit is {MAX_BODY_BYTES}.")
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
-            raise PayloadTooLargeError(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}.")
+            raise PayloadTooLargeError(
+                f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}."
+            )
         if not raw:
             return {}
         try:
@@ -166,12 +173,17 @@ def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> S
     async def upsert(request: Request, version: str) -> Response:
         body = await json_body(request)
         vectors = _as_list(body.get("vectors"), "vectors")
-        ids, dense, sparse, metadata = [], [], [], []
+        ids: list[Any] = []
+        dense: list[list[Any]] = []
+        sparse: list[tuple[Any, Any] | None] = []
+        metadata: list[Any] = []
         for i, raw in enumerate(vectors):
             vector = _as_dict(raw, f"vectors[{i}]")
             ids.append(vector.get("id"))
             dense.append(_numbers(vector.get("values"), f"vectors[{i}].values"))
-            sparse.append(_sparse(_field(vector, "sparseValues", "sparse_values"), f"vectors[{i}].sparseValues"))
+            sparse.append(
+                _sparse(_field(vector, "sparseValues", "sparse_values"), f"vectors[{i}].sparseValues")
+            )
             metadata.append(vector.get("metadata"))
         for i, record_id in enumerate(ids):
             if not isinstance(record_id, str):
@@ -209,7 +221,12 @@ def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> S
             item["score"] = match.score
             out.append(item)
         return _response(
-            {"results": [], "matches": out, "namespace": namespace, "usage": {"readUnits": max(1, len(out) // 100)}},
+            {
+                "results": [],
+                "matches": out,
+                "namespace": namespace,
+                "usage": {"readUnits": max(1, len(out) // 100)},
+            },
             headers={"x-pinecone-max-indexed-lsn": str(lsn)},
         )
 
@@ -285,7 +302,11 @@ def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> S
             _int_param(params.get("limit"), "limit"),
             params.get("paginationToken") or params.get("pagination_token"),
         )
-        out: dict[str, Any] = {"vectors": [{"id": i} for i in page.ids], "namespace": namespace, "usage": {"readUnits": 1}}
+        out: dict[str, Any] = {
+            "vectors": [{"id": i} for i in page.ids],
+            "namespace": namespace,
+            "usage": {"readUnits": 1},
+        }
         if page.next_token:
             out["pagination"] = {"next": page.next_token}
         return _response(out)
@@ -338,10 +359,14 @@ def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> S
         return _response({}, 202 if version >= V2026_07 else 200)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return _response(NotFoundError(f"No route for {request.method} {request.url.path}.").data_plane_body(), 404)
+        return _response(
+            NotFoundError(f"No route for {request.method} {request.url.path}.").data_plane_body(), 404
+        )
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
-        return _response({"code": 12, "message": f"{request.method} is not allowed here.", "details": []}, 405)
+        return _response(
+            {"code": 12, "message": f"{request.method} is not allowed here.", "details": []}, 405
+        )
 
     routes = [
         Route("/vectors/upsert", upsert, methods=["POST"]),

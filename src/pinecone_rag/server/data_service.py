@@ -106,7 +106,8 @@ class DataService:
             )
         namespace = check_namespace(request.namespace)
         sparse = [
-            _sparse(pair, f"Record {record_id!r}") for record_id, pair in zip(request.ids, request.sparse)
+            _sparse(pair, f"Record {record_id!r}")
+            for record_id, pair in zip(request.ids, request.sparse, strict=True)
         ]
         batch = check_upsert(self.engine.spec, request.ids, request.dense, sparse, request.metadata)
         return self.engine.upsert(namespace, batch)
@@ -170,13 +171,16 @@ class DataService:
         if request.filter is not None and request.filter != {}:
             if record_id is not None:
                 raise InvalidArgumentError("An update takes either an id or a filter, not both.")
-            if request.values is not None and len(request.values) or request.sparse is not None:
+            if (request.values is not None and len(request.values)) or request.sparse is not None:
                 raise InvalidArgumentError("An update by filter can only set metadata, not values.")
             if set_metadata is None and not request.dry_run:
                 raise InvalidArgumentError("An update by filter needs setMetadata.")
             flt = _filter(request.filter)
-            assert flt is not None and isinstance(request.filter, dict)
-            result = self.engine.update_by_filter(ns, request.filter, set_metadata or {}, dry_run=request.dry_run)
+            assert flt is not None
+            assert isinstance(request.filter, dict)
+            result = self.engine.update_by_filter(
+                ns, request.filter, set_metadata or {}, dry_run=request.dry_run
+            )
             return result, result.count
         if request.filter == {}:
             raise InvalidArgumentError("Update with empty metadata filter is not allowed")
@@ -193,7 +197,9 @@ class DataService:
         )
         return result, None
 
-    def delete(self, namespace: object, ids: Sequence[object], delete_all: bool, raw_filter: object) -> WriteResult:
+    def delete(
+        self, namespace: object, ids: Sequence[object], delete_all: bool, raw_filter: object
+    ) -> WriteResult:
         """Delete by ids, by filter, or everything in the namespace (exactly one of the three)."""
         ns = check_namespace(namespace)
         has_filter = raw_filter is not None
@@ -210,7 +216,9 @@ class DataService:
             raise InvalidArgumentError("A delete needs ids, a filter, or deleteAll.")
         return self.engine.delete_ids(ns, check_ids(ids, "Delete"))
 
-    def list_ids(self, namespace: object, prefix: object, limit: object, token: str | None) -> tuple[str, Page]:
+    def list_ids(
+        self, namespace: object, prefix: object, limit: object, token: str | None
+    ) -> tuple[str, Page]:
         """A page of ids in bitwise order."""
         ns = check_namespace(namespace)
         if prefix is not None and not isinstance(prefix, str):
@@ -222,7 +230,8 @@ class DataService:
         """Record counts per namespace (serverless rejects a filter here, and so do we)."""
         if raw_filter not in (None, {}):
             raise InvalidArgumentError(
-                "Serverless and Starter indexes do not support describing index stats with metadata filtering."
+                "Serverless and Starter indexes do not support describing index stats "
+                "with metadata filtering."
             )
         return self.engine.stats()
 
@@ -262,10 +271,14 @@ def _check_schema(schema: object) -> dict[str, Any] | None:
     if schema is None:
         return None
     if not isinstance(schema, dict) or not isinstance(schema.get("fields", {}), dict):
-        raise InvalidArgumentError("schema must be an object of the form {'fields': {name: {'filterable': bool}}}.")
+        raise InvalidArgumentError(
+            "schema must be an object of the form {'fields': {name: {'filterable': bool}}}."
+        )
     fields: dict[str, Any] = {}
     for name, props in schema.get("fields", {}).items():
         if not isinstance(props, dict) or not isinstance(props.get("filterable", False), bool):
-            raise InvalidArgumentError(f"schema field {name!r} must be an object like {{'filterable': true}}.")
+            raise InvalidArgumentError(
+                f"schema field {name!r} must be an object like {{'filterable': true}}."
+            )
         fields[name] = {"filterable": bool(props.get("filterable", False))}
     return {"fields": fields}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import shutil
 import threading
@@ -68,8 +69,6 @@ def decode_token(token: str | None) -> str | None:
 
 
 def _page(sorted_items: list[str], after: str | None, limit: int) -> tuple[list[str], str | None]:
-    import bisect
-
     start = 0 if after is None else bisect.bisect_right(sorted_items, after)
     page = sorted_items[start : start + limit]
     more = start + limit < len(sorted_items)
@@ -147,9 +146,9 @@ class IndexEngine:
             count = len(state)
         return NamespaceSummary(namespace.info.name, count, namespace.info.schema)
 
-    def list_namespaces(self, *, prefix: str | None, limit: int, token: str | None) -> tuple[
-        list[NamespaceSummary], str | None, int
-    ]:
+    def list_namespaces(
+        self, *, prefix: str | None, limit: int, token: str | None
+    ) -> tuple[list[NamespaceSummary], str | None, int]:
         """A page of visible namespaces in bitwise order, the next-page token, and the total count."""
         with self._lock:
             namespaces = list(self._namespaces.values())
@@ -282,7 +281,9 @@ class IndexEngine:
         if vector is not None:
             if self.spec.is_sparse:
                 if len(vector):
-                    raise InvalidArgumentError("Sparse indexes are queried with a sparse vector, not dense values.")
+                    raise InvalidArgumentError(
+                        "Sparse indexes are queried with a sparse vector, not dense values."
+                    )
                 vector = None
             else:
                 assert self.spec.dimension is not None
@@ -345,8 +346,6 @@ class IndexEngine:
         with target.reading() as state:
             ids = state.sorted_ids()
         if prefix:
-            import bisect
-
             start = bisect.bisect_left(ids, prefix)
             end = start
             while end < len(ids) and ids[end].startswith(prefix):

@@ -65,7 +65,11 @@ class _Growable:
 
     def replace(self, rows: npt.NDArray[Any]) -> None:
         self.size = 0
-        shape = (max(_MIN_CAPACITY, len(rows)),) if self._width is None else (max(_MIN_CAPACITY, len(rows)), self._width)
+        shape = (
+            (max(_MIN_CAPACITY, len(rows)),)
+            if self._width is None
+            else (max(_MIN_CAPACITY, len(rows)), self._width)
+        )
         self.data = np.zeros(shape, dtype=self.data.dtype)
         self.extend(rows)
 
@@ -136,7 +140,8 @@ class FreshnessState:
         if values and self._sp_start[row] >= 0:
             start, length = self._sp_start[row], self._sp_len[row]
             sparse = SparseVector(
-                self._sp_idx.data[start : start + length].copy(), self._sp_val.data[start : start + length].copy()
+                self._sp_idx.data[start : start + length].copy(),
+                self._sp_val.data[start : start + length].copy(),
             )
         return Record(record_id, dense, sparse, self._metadata[row] if metadata else None)
 
@@ -180,10 +185,7 @@ class FreshnessState:
         cand_scores = scores[candidates]
         order_key = cand_scores if ascending else -cand_scores
         k = min(top_k, len(candidates))
-        if k < len(candidates):
-            part = np.argpartition(order_key, k - 1)[:k]
-        else:
-            part = np.arange(len(candidates))
+        part = np.argpartition(order_key, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
         # Ties break by row (insertion order) so results are deterministic.
         part = part[np.lexsort((candidates[part], order_key[part]))]
         return [
@@ -202,11 +204,11 @@ class FreshnessState:
             qnorm = float(np.linalg.norm(vector))
             denom = self._norms.view() * qnorm
             with np.errstate(divide="ignore", invalid="ignore"):
-                out = np.where(denom > 0, dots / denom, 0.0).astype(np.float32)
-            return out
+                return np.where(denom > 0, dots / denom, 0.0).astype(np.float32)
         if self.spec.metric == "euclidean":
             qsq = float(np.dot(vector, vector))
-            return np.maximum(self._norms.view() - 2.0 * dots + qsq, 0.0).astype(np.float32)
+            distances: FloatArray = np.maximum(self._norms.view() - 2.0 * dots + qsq, 0.0).astype(np.float32)
+            return distances
         return dots
 
     def _sparse_hits(self, query: SparseVector) -> tuple[Any, Any]:

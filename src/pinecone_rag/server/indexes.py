@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import logging
 import shutil
 import socket
@@ -59,11 +60,8 @@ class IndexHandle:
 
 
 def _http_protocol() -> str:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"
+    # httptools parses in C; h11 is the pure-Python fallback uvicorn always has.
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
 class IndexManager:
@@ -96,7 +94,8 @@ class IndexManager:
     def list(self, project_id: str) -> list[IndexHandle]:
         """The project's indexes by name."""
         return sorted(
-            (h for (project, _), h in self._handles.items() if project == project_id), key=lambda h: h.record.name
+            (h for (project, _), h in self._handles.items() if project == project_id),
+            key=lambda h: h.record.name,
         )
 
     # -------------------------------------------------------------------------------------- lifecycle
@@ -154,7 +153,9 @@ class IndexManager:
         else:
             used = self._database.used_ports() | {settings.port}
             candidates.extend(
-                p for p in range(settings.data_port_start, settings.data_port_start + MAX_PORT_PROBES) if p not in used
+                p
+                for p in range(settings.data_port_start, settings.data_port_start + MAX_PORT_PROBES)
+                if p not in used
             )
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         for port in candidates:

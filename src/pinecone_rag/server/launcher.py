@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from pinecone_rag.server.indexes import IndexManager
 from pinecone_rag.server.settings import ServerSettings, is_loopback
 
 if TYPE_CHECKING:
+    import os
     from types import TracebackType
 
 logger = logging.getLogger(__name__)
@@ -109,10 +109,11 @@ class LocalServer:
         self._thread.start()
         if not self._ready.wait(_START_TIMEOUT):
             raise RuntimeError("The local engine did not start within a minute.")
-        if self._error is not None:
+        error = self._startup_error()
+        if error is not None:
             self._thread.join()
             self._thread = None
-            raise self._error
+            raise error
         return self
 
     def stop(self) -> None:
@@ -145,6 +146,10 @@ class LocalServer:
         return f"LocalServer({str(self.settings.data_dir)!r}, {state})"
 
     # ------------------------------------------------------------------------------------- internals
+    def _startup_error(self) -> BaseException | None:
+        # A method, not an attribute read: the server thread sets it, which type narrowing cannot see.
+        return self._error
+
     def _check_exposure(self) -> None:
         if is_loopback(self.settings.host) or self.settings.api_keys:
             return
@@ -177,7 +182,9 @@ class LocalServer:
         database = ControlDatabase(data_dir / CONTROL_DB)
         self.database = database
         keyring = KeyRing(database, settings.api_keys)
-        executor = ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="pinecone-rag-grpc")
+        executor = ThreadPoolExecutor(
+            max_workers=settings.grpc_workers, thread_name_prefix="pinecone-rag-grpc"
+        )
         manager = IndexManager(settings, database, keyring, executor)
         self.manager = manager
         control: uvicorn.Server | None = None

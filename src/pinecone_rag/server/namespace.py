@@ -146,12 +146,16 @@ class Namespace:
             if self._closed:
                 raise UnavailableError("The namespace is being deleted or the server is shutting down.")
             if self._failed is not None:
-                raise UnavailableError(f"Writes to this namespace are stopped after a storage error: {self._failed}")
+                raise UnavailableError(
+                    f"Writes to this namespace are stopped after a storage error: {self._failed}"
+                )
             lsn = self._next_lsn
             try:
                 self._wal.append(lsn, payload)
             except OSError as exc:
-                raise InternalError(f"The write-ahead log could not be written: {exc.strerror or exc}.") from exc
+                raise InternalError(
+                    f"The write-ahead log could not be written: {exc.strerror or exc}."
+                ) from exc
             self._next_lsn += 1
             pending = _Pending(lsn, op)
             self._pending.append(pending)
@@ -169,9 +173,11 @@ class Namespace:
         batch = list(self._pending)
         self._pending.clear()
         if self._failed is not None:
-            error = UnavailableError(f"Writes to this namespace are stopped after a storage error: {self._failed}")
+            stopped = UnavailableError(
+                f"Writes to this namespace are stopped after a storage error: {self._failed}"
+            )
             for pending in batch:
-                pending.error = error
+                pending.error = stopped
             return
         self._committing = True
         self._cond.release()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import orjson
@@ -77,7 +77,7 @@ class UpdateFilterOp:
     set_metadata: Metadata
 
 
-Op = Union[UpsertOp, DeleteIdsOp, DeleteFilterOp, DeleteAllOp, UpdateOp, UpdateFilterOp]
+Op = UpsertOp | DeleteIdsOp | DeleteFilterOp | DeleteAllOp | UpdateOp | UpdateFilterOp
 
 
 def _frame(code: int, header: dict[str, Any], blobs: list[bytes]) -> bytes:
@@ -110,13 +110,13 @@ def encode_op(op: Op) -> bytes:
         blobs = []
         if op.values is not None:
             blobs.append(np.ascontiguousarray(op.values, dtype=_F32).tobytes())
-        nnz = -1
+        one_nnz = -1
         if op.sparse is not None:
-            nnz = len(op.sparse.indices)
+            one_nnz = len(op.sparse.indices)
             blobs.append(op.sparse.indices.astype(_U32, copy=False).tobytes())
             blobs.append(op.sparse.values.astype(_F32, copy=False).tobytes())
         dim = -1 if op.values is None else len(op.values)
-        return _frame(OP_UPDATE, {"id": op.id, "dim": dim, "nnz": nnz, "md": op.set_metadata}, blobs)
+        return _frame(OP_UPDATE, {"id": op.id, "dim": dim, "nnz": one_nnz, "md": op.set_metadata}, blobs)
     return _frame(OP_UPDATE_FILTER, {"filter": op.filter, "md": op.set_metadata}, [])
 
 

@@ -7,7 +7,7 @@ results from them. Vectors stay numpy arrays end to end: no per-float Python obj
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +15,7 @@ import numpy.typing as npt
 Metric = Literal["cosine", "euclidean", "dotproduct"]
 VectorType = Literal["dense", "sparse"]
 
-MetadataValue = Union[str, float, bool, list[str]]
+MetadataValue = str | float | bool | list[str]
 """What Pinecone stores per metadata key: string, number (as float), bool, or a list of strings."""
 Metadata = dict[str, MetadataValue]
 

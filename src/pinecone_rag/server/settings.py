@@ -6,7 +6,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 HostFormat = Literal["http", "bare"]
 
@@ -62,7 +62,8 @@ class ServerSettings:
         """Settings with ``PINECONE_RAG_API_KEYS`` (comma-separated) added to any keys passed in."""
         settings = cls(data_dir=Path(data_dir))
         env_keys = tuple(k.strip() for k in os.environ.get(ENV_API_KEYS, "").split(",") if k.strip())
-        passed = tuple(overrides.pop("api_keys", ()) or ())  # type: ignore[call-overload]
+        raw_keys: Any = overrides.pop("api_keys", ()) or ()
+        passed = tuple(str(key) for key in raw_keys)
         return replace(settings, api_keys=tuple(dict.fromkeys(passed + env_keys)), **overrides)  # type: ignore[arg-type]
 
     @property

@@ -108,7 +108,7 @@ def check_dense(values: Any, dimension: int, where: str) -> FloatArray:
 
 def check_dense_block(rows: Sequence[Any], ids: Sequence[str], dimension: int) -> FloatArray:
     """The dense values of an upsert, as one ``(n, dimension)`` float32 block."""
-    for record_id, row in zip(ids, rows):
+    for record_id, row in zip(ids, rows, strict=True):
         if len(row) != dimension:
             raise InvalidArgumentError(
                 f"Vector dimension {len(row)} does not match the dimension of the index {dimension} "
@@ -177,10 +177,10 @@ def check_upsert(
     for i, record_id in enumerate(ids):
         check_id(record_id, f"Vector #{i}")
     checked_metadata: list[Metadata | None] = [
-        validate_metadata(raw, record_id=record_id) for record_id, raw in zip(ids, metadata)
+        validate_metadata(raw, record_id=record_id) for record_id, raw in zip(ids, metadata, strict=True)
     ]
     if spec.is_sparse:
-        for record_id, row, vec in zip(ids, dense_rows or [[]] * len(ids), sparse):
+        for record_id, row, vec in zip(ids, dense_rows or [[]] * len(ids), sparse, strict=True):
             if len(row):
                 raise InvalidArgumentError(
                     f"Record {record_id!r}: sparse indexes do not accept dense values; "

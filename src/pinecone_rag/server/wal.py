@@ -89,8 +89,10 @@ def _scan_segment(path: Path) -> _Scan:
     if magic != SEGMENT_MAGIC or zlib.crc32(data[: SEGMENT_HEADER_SIZE - 4]) != crc:
         raise DataLossError(f"WAL segment {path} has a damaged header.")
     if version != SEGMENT_VERSION:
-        raise DataLossError(f"WAL segment {path} has format version {version}; this build reads {SEGMENT_VERSION}.")
-    records = []
+        raise DataLossError(
+            f"WAL segment {path} has format version {version}; this build reads {SEGMENT_VERSION}."
+        )
+    records: list[WalRecord] = []
     offset = SEGMENT_HEADER_SIZE
     view = memoryview(data)
     while offset < len(data):
@@ -199,7 +201,7 @@ class WalWriter:
         self._retired.append(old)
 
     def sync(self) -> None:
-        """fsync the newest segment: every record appended before the call is durable when it returns."""
+        """Fsync the newest segment: every record appended before the call is durable when it returns."""
         retired, self._retired = self._retired, []
         os.fsync(self._fd)
         for fd in retired:
