@@ -14,6 +14,8 @@ import pytest
 
 from pinecone_rag.cli import main
 
+SERVERLESS = {"serverless": {"cloud": "aws", "region": "us-east-1"}}
+
 if TYPE_CHECKING:
     from pathlib import Path
 
