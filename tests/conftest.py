@@ -49,7 +49,8 @@ def make_index(control: httpx.Client) -> Iterator[Callable[..., dict[str, Any]]]
 
     def make(dimension: int | None = 8, metric: str = "cosine", vector_type: str = "dense") -> dict[str, Any]:
         name = f"t-{uuid.uuid4().hex[:12]}"
-        body: dict[str, Any] = {"name": name, "metric": metric, "vector_type": vector_type, "spec": SERVERLESS}
+        body: dict[str, Any] = {"name": name, "metric": metric, "vector_type": vector_type}
+        body["spec"] = SERVERLESS
         if dimension is not None:
             body["dimension"] = dimension
         response = control.post("/indexes", json=body)

@@ -152,7 +152,8 @@ class IndexEngine:
         """A page of visible namespaces in bitwise order, the next-page token, and the total count."""
         with self._lock:
             namespaces = list(self._namespaces.values())
-        visible = {ns.info.name: ns for ns in namespaces if self._visible(ns)}
+        # Order, prefixes and page tokens use the listed names (the default namespace as __default__).
+        visible = {display_namespace(ns.info.name): ns for ns in namespaces if self._visible(ns)}
         names = sorted(name for name in visible if not prefix or name.startswith(prefix))
         page, next_token = _page(names, decode_token(token), limit)
         return [self._summary(visible[name]) for name in page], next_token, len(names)
@@ -233,6 +234,11 @@ class IndexEngine:
             )
         if self.spec.is_sparse and values is not None and len(values):
             raise InvalidArgumentError("Sparse indexes do not accept dense values.")
+        if self.spec.is_sparse and sparse is not None and len(sparse.indices) == 0:
+            raise InvalidArgumentError(
+                f"Update of {record_id!r}: records of sparse indexes need sparse values "
+                "with at least one entry."
+            )
         if values is not None and not self.spec.is_sparse:
             assert self.spec.dimension is not None
             values = check_dense(values, self.spec.dimension, f"Update of {record_id!r}")

@@ -245,7 +245,9 @@ class FreshnessState:
             self._append(batch.ids, batch.dense, batch.sparse, batch.metadata)
             return len(batch)
         if isinstance(op, DeleteIdsOp):
-            return sum(self._kill(record_id) for record_id in op.ids)
+            killed = sum(self._kill(record_id) for record_id in op.ids)
+            self._maybe_compact()
+            return killed
         if isinstance(op, DeleteFilterOp):
             rows = self._matching_rows(parse_filter(op.filter))
             for row in rows:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import importlib.util
 import logging
 import shutil
@@ -59,9 +60,32 @@ class IndexHandle:
     splices: set[SniffingProtocol] = field(default_factory=set)
 
 
-def _http_protocol() -> str:
+@functools.cache
+def _http_protocol() -> Any:
     # httptools parses in C; h11 is the pure-Python fallback uvicorn always has.
-    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if not importlib.util.find_spec("httptools"):
+        return "h11"
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: PLC0415 - needs httptools
+
+    class LongUrlHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol, accepting request targets over 64 KiB.
+
+        httptools parses URLs with 16-bit offsets, so a longer target fails ("Invalid HTTP request
+        received."), yet a fetch of 1000 ids of 512 characters sends ~0.5 MB of query string. Such a
+        target's query is split off before uvicorn parses it and restored in the scope (the app task
+        has not run yet).
+        """
+
+        def on_headers_complete(self) -> None:
+            if len(self.url) <= 0xFFFF:
+                super().on_headers_complete()
+                return
+            path, _, query = self.url.partition(b"?")
+            self.url = path
+            super().on_headers_complete()
+            self.scope["query_string"] = query
+
+    return LongUrlHttpToolsProtocol
 
 
 class IndexManager:

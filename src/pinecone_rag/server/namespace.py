@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pinecone_rag.errors import ApiError, InternalError, UnavailableError
+from pinecone_rag.errors import ApiError, DataLossError, InternalError, UnavailableError
 from pinecone_rag.server import wal
 from pinecone_rag.server.freshness import FreshnessState
 from pinecone_rag.server.ops import Op, decode_op, encode_op
@@ -119,6 +119,8 @@ class Namespace:
         for record in records:
             try:
                 self.state.apply(decode_op(record.payload))
+            except DataLossError:
+                raise  # a record that passed its CRC but does not decode is corruption, never skipped
             except ApiError:
                 # A logged operation that no longer applies (it was acknowledged as applied, so this
                 # can only follow a code change); skipping it keeps the rest of the namespace readable.

@@ -139,7 +139,12 @@ def decode_op(payload: bytes) -> Op:
     if len(payload) < _HEAD.size:
         raise DataLossError("WAL payload is too short.")
     code, text_len = _HEAD.unpack_from(payload)
-    header = orjson.loads(payload[_HEAD.size : _HEAD.size + text_len])
+    if _HEAD.size + text_len > len(payload):
+        raise DataLossError("WAL payload is shorter than its header says.")
+    try:
+        header = orjson.loads(payload[_HEAD.size : _HEAD.size + text_len])
+    except orjson.JSONDecodeError as exc:
+        raise DataLossError(f"WAL payload has a malformed header: {exc}") from exc
     reader = _Reader(memoryview(payload)[_HEAD.size + text_len :])
     if code == OP_UPSERT:
         ids: list[str] = header["ids"]
