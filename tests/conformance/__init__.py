@@ -1,0 +1,1 @@
+"""Conformance suite: the official pinecone 8.x SDK (REST and gRPC) against the local engine."""
