@@ -3,21 +3,25 @@
 ```
 PineconeError
 ├── ConfigurationError (also ValueError)      bad or missing settings, raised before any I/O
+├── RecordError (also ValueError)             a record given to upsert is malformed; nothing was sent
+├── PineconeConnectionError                   the service could not be reached (refused, reset, DNS)
+├── PineconeTimeoutError (also TimeoutError)  no answer within the timeout
 └── ApiError                                  the service answered with an error
     ├── InvalidArgumentError      400  INVALID_ARGUMENT     gRPC 3
-    ├── UnauthenticatedError      401  UNAUTHENTICATED      gRPC 16
+    ├── UnauthenticatedError      401  UNAUTHENTICATED      gRPC 16   (alias UnauthorizedError)
     ├── ForbiddenError            403  FORBIDDEN            gRPC 7
     ├── NotFoundError             404  NOT_FOUND            gRPC 5
-    ├── AlreadyExistsError        409  ALREADY_EXISTS       gRPC 6
+    ├── AlreadyExistsError        409  ALREADY_EXISTS       gRPC 6    (alias ConflictError)
     ├── FailedPreconditionError   412  FAILED_PRECONDITION  gRPC 9
     ├── PayloadTooLargeError      413  PAYLOAD_TOO_LARGE    gRPC 3
     ├── UnprocessableEntityError  422  UNPROCESSABLE_ENTITY gRPC 3
-    ├── ResourceExhaustedError    429  RESOURCE_EXHAUSTED   gRPC 8
-    ├── InternalError             500  INTERNAL             gRPC 13
-    ├── DataLossError             500  DATA_LOSS            gRPC 15
-    ├── UnimplementedError        501  UNIMPLEMENTED        gRPC 12
-    ├── UnavailableError          503  UNAVAILABLE          gRPC 14
-    └── DeadlineExceededError     504  DEADLINE_EXCEEDED    gRPC 4
+    ├── ResourceExhaustedError    429  RESOURCE_EXHAUSTED   gRPC 8    (alias RateLimitError)
+    ├── DeadlineExceededError     504  DEADLINE_EXCEEDED    gRPC 4    (also PineconeTimeoutError)
+    └── ServiceError                                        the service failed (5xx)
+        ├── InternalError         500  INTERNAL             gRPC 13
+        ├── DataLossError         500  DATA_LOSS            gRPC 15
+        ├── UnimplementedError    501  UNIMPLEMENTED        gRPC 12
+        └── UnavailableError      503  UNAVAILABLE          gRPC 14   (also PineconeConnectionError)
 ```
 
 Each class knows its HTTP status, its control-plane code name and its gRPC status code, so the server
@@ -36,6 +40,18 @@ class PineconeError(Exception):
 
 class ConfigurationError(PineconeError, ValueError):
     """Settings are missing or invalid (for example no API key); raised before any request is sent."""
+
+
+class RecordError(PineconeError, ValueError):
+    """A record passed to upsert is malformed (the message names its position); nothing was sent."""
+
+
+class PineconeConnectionError(PineconeError):
+    """The service could not be reached: connection refused or reset, name resolution failed."""
+
+
+class PineconeTimeoutError(PineconeError, TimeoutError):
+    """The call did not complete within its timeout."""
 
 
 class ApiError(PineconeError):
@@ -155,7 +171,15 @@ class ResourceExhaustedError(ApiError):
     grpc_code = 8
 
 
-class InternalError(ApiError):
+class ServiceError(ApiError):
+    """The service failed (HTTP 5xx); idempotent calls may be retried."""
+
+    status = 500
+    code = "INTERNAL"
+    grpc_code = 13
+
+
+class InternalError(ServiceError):
     """The service failed; the request may be retried if it is idempotent."""
 
     status = 500
@@ -163,7 +187,7 @@ class InternalError(ApiError):
     grpc_code = 13
 
 
-class DataLossError(ApiError):
+class DataLossError(ServiceError):
     """Stored data failed a checksum and could not be served."""
 
     status = 500
@@ -171,7 +195,7 @@ class DataLossError(ApiError):
     grpc_code = 15
 
 
-class UnimplementedError(ApiError):
+class UnimplementedError(ServiceError):
     """The operation is not supported by this service or API version."""
 
     status = 501
@@ -179,7 +203,7 @@ class UnimplementedError(ApiError):
     grpc_code = 12
 
 
-class UnavailableError(ApiError):
+class UnavailableError(ServiceError, PineconeConnectionError):
     """The service could not be reached or is shutting down; safe to retry."""
 
     status = 503
@@ -187,13 +211,20 @@ class UnavailableError(ApiError):
     grpc_code = 14
 
 
-class DeadlineExceededError(ApiError):
+class DeadlineExceededError(ApiError, PineconeTimeoutError):
     """The request did not finish within its deadline."""
 
     status = 504
     code = "DEADLINE_EXCEEDED"
     grpc_code = 4
 
+
+UnauthorizedError = UnauthenticatedError
+"""The name Pinecone's SDKs use for HTTP 401."""
+ConflictError = AlreadyExistsError
+"""The name Pinecone's SDKs use for HTTP 409."""
+RateLimitError = ResourceExhaustedError
+"""The name Pinecone's SDKs use for HTTP 429."""
 
 _BY_STATUS: dict[int, type[ApiError]] = {
     cls.status: cls
@@ -256,6 +287,7 @@ __all__ = [
     "AlreadyExistsError",
     "ApiError",
     "ConfigurationError",
+    "ConflictError",
     "DataLossError",
     "DeadlineExceededError",
     "FailedPreconditionError",
@@ -264,9 +296,15 @@ __all__ = [
     "InvalidArgumentError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PineconeConnectionError",
     "PineconeError",
+    "PineconeTimeoutError",
+    "RateLimitError",
+    "RecordError",
     "ResourceExhaustedError",
+    "ServiceError",
     "UnauthenticatedError",
+    "UnauthorizedError",
     "UnavailableError",
     "UnimplementedError",
     "UnprocessableEntityError",
