@@ -26,6 +26,7 @@ from pinecone_rag.server.auth import KeyRing
 from pinecone_rag.server.control_api import build_control_app
 from pinecone_rag.server.control_db import ControlDatabase
 from pinecone_rag.server.indexes import IndexManager
+from pinecone_rag.server.lock import DataDirLock
 from pinecone_rag.server.settings import ServerSettings, is_loopback
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class LocalServer:
         self._port: int | None = None
         self.database: ControlDatabase | None = None
         self.manager: IndexManager | None = None
+        self._lock = DataDirLock(Path(settings.data_dir))
 
     # ---------------------------------------------------------------------------------------- public
     @property
@@ -103,6 +105,7 @@ class LocalServer:
         if self._thread is not None:
             raise RuntimeError("The server is already running.")
         self._check_exposure()
+        self._lock.acquire()
         self._ready.clear()
         self._error = None
         self._thread = threading.Thread(target=self._run, name="pinecone-rag-server", daemon=True)
@@ -113,6 +116,7 @@ class LocalServer:
         if error is not None:
             self._thread.join()
             self._thread = None
+            self._lock.release()
             raise error
         return self
 
@@ -126,6 +130,7 @@ class LocalServer:
         thread.join()
         self._thread = None
         self._port = None
+        self._lock.release()
 
     def wait(self) -> None:
         """Block until the server stops (used by ``pinecone-rag serve``)."""
