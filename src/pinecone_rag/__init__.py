@@ -1,32 +1,101 @@
 """pinecone-rag: Pinecone for RAG and agent applications.
 
-The local engine lives in :mod:`pinecone_rag.server` (``LocalServer``, ``pinecone-rag serve``).
+``PineconeClient`` talks to Pinecone's cloud or to any compatible server; ``PineconeClient.local()`` starts
+the bundled engine (:mod:`pinecone_rag.server`) in-process.
 """
 
 from __future__ import annotations
 
 from pinecone_rag._version import __version__
+from pinecone_rag.client import AsyncIndex, AsyncPineconeClient, Index, PineconeClient
+from pinecone_rag.config import ClientConfig, RetryConfig
 from pinecone_rag.errors import (
     AlreadyExistsError,
     ApiError,
     ConfigurationError,
+    ConflictError,
     ForbiddenError,
     InvalidArgumentError,
     NotFoundError,
+    PineconeConnectionError,
     PineconeError,
+    PineconeTimeoutError,
+    RateLimitError,
+    RecordError,
     ResourceExhaustedError,
+    ServiceError,
     UnauthenticatedError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from pinecone_rag.models import (
+    Embedding,
+    EmbeddingsList,
+    FailedBatch,
+    FetchResponse,
+    IndexModel,
+    IndexStats,
+    ListNamespacesResponse,
+    ListResponse,
+    NamespaceDescription,
+    NamespaceSummary,
+    PodSpec,
+    QueryResponse,
+    RankedDocument,
+    RerankResult,
+    ScoredVector,
+    ServerlessSpec,
+    SparseValues,
+    UpdateResult,
+    UpsertResult,
+    Usage,
+    Vector,
 )
 
 __all__ = [
     "AlreadyExistsError",
     "ApiError",
+    "AsyncIndex",
+    "AsyncPineconeClient",
+    "ClientConfig",
     "ConfigurationError",
+    "ConflictError",
+    "Embedding",
+    "EmbeddingsList",
+    "FailedBatch",
+    "FetchResponse",
     "ForbiddenError",
+    "Index",
+    "IndexModel",
+    "IndexStats",
     "InvalidArgumentError",
+    "ListNamespacesResponse",
+    "ListResponse",
+    "NamespaceDescription",
+    "NamespaceSummary",
     "NotFoundError",
+    "PineconeClient",
+    "PineconeConnectionError",
     "PineconeError",
+    "PineconeTimeoutError",
+    "PodSpec",
+    "QueryResponse",
+    "RankedDocument",
+    "RateLimitError",
+    "RecordError",
+    "RerankResult",
     "ResourceExhaustedError",
+    "RetryConfig",
+    "ScoredVector",
+    "ServerlessSpec",
+    "ServiceError",
+    "SparseValues",
     "UnauthenticatedError",
+    "UnauthorizedError",
+    "UnavailableError",
+    "UpdateResult",
+    "UpsertResult",
+    "Usage",
+    "Vector",
     "__version__",
 ]

@@ -1,0 +1,276 @@
+"""Data-plane transports: gRPC (grpcio, grpc.aio) and REST (httpx), sync and async.
+
+A transport moves an operation's bytes and turns failures into the shared error tree; it knows nothing
+about what the bytes mean (:mod:`pinecone_rag.client._ops` does). gRPC calls pass raw bytes through
+grpcio (no serializer): requests come from the fast encoders and responses go to the fast decoders.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+import grpc.aio
+import httpx
+import orjson
+
+from pinecone_rag.client._http import (
+    acall_with_retries,
+    call_with_retries,
+    make_async_client,
+    make_client,
+    raise_for_response,
+    translate_transport_error,
+)
+from pinecone_rag.errors import ApiError, PineconeConnectionError, error_for_grpc_code
+from pinecone_rag.wire.messages import SERVICE_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pinecone_rag.client._ops import DataOp
+    from pinecone_rag.config import ClientConfig
+
+T = TypeVar("T")
+
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _channel_options(config: ClientConfig) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.primary_user_agent", config.user_agent),
+        # Retries are ours (jittered, honouring pushback); grpcio's own would double them.
+        ("grpc.enable_retries", 0),
+    ]
+
+
+def translate_rpc_error(error: grpc.RpcError) -> ApiError | PineconeConnectionError:
+    """A grpcio error as the shared error tree (with retry pushback and request id when sent)."""
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = (error.details() if hasattr(error, "details") else None) or str(code)
+    trailers: Any = ()
+    if hasattr(error, "trailing_metadata"):
+        trailers = error.trailing_metadata() or ()
+    retry_after = None
+    request_id = None
+    for key, value in trailers:
+        if key == "grpc-retry-pushback-ms":
+            try:
+                retry_after = int(value) / 1000
+            except ValueError:
+                retry_after = None
+        elif key in ("x-pinecone-request-id", "x-request-id"):
+            request_id = value if isinstance(value, str) else value.decode()
+    cls = error_for_grpc_code(code.value[0] if isinstance(code, grpc.StatusCode) else 2)
+    return cls(details, request_id=request_id, retry_after=retry_after)
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
+    ),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class _MetadataInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    """Adds ``api-key``, ``x-pinecone-api-version`` and extra headers to every call."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        metadata = (*(client_call_details.metadata or ()), *self._metadata)
+        details = _CallDetails(
+            client_call_details.method,
+            client_call_details.timeout,
+            metadata,
+            client_call_details.credentials,
+            client_call_details.wait_for_ready,
+            client_call_details.compression,
+        )
+        return continuation(details, request)
+
+
+class _AsyncMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    """The grpc.aio twin of :class:`_MetadataInterceptor`."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()), *self._metadata)
+        details = grpc.aio.ClientCallDetails(
+            client_call_details.method,
+            client_call_details.timeout,
+            metadata,
+            client_call_details.credentials,
+            client_call_details.wait_for_ready,
+        )
+        return await continuation(details, request)
+
+
+class GrpcTransport:
+    """Sync gRPC transport over one channel per host (reused by every call)."""
+
+    def __init__(self, target: str, *, secure: bool, config: ClientConfig) -> None:
+        self.target = target
+        self._config = config
+        options = _channel_options(config)
+        if secure:
+            channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+        else:
+            channel = grpc.insecure_channel(target, options=options)
+        self._channel = grpc.intercept_channel(channel, _MetadataInterceptor(config.grpc_metadata()))
+        self._raw_channel = channel
+        self._stubs: dict[str, Callable[..., bytes]] = {}
+        self._lock = threading.Lock()
+
+    def _stub(self, method: str) -> Callable[..., bytes]:
+        stub = self._stubs.get(method)
+        if stub is None:
+            with self._lock:
+                # No serializers: requests and responses stay bytes for the fast codec.
+                stub = self._channel.unary_unary(
+                    f"/{SERVICE_NAME}/{method}", request_serializer=None, response_deserializer=None
+                )
+                self._stubs[method] = stub
+        return stub
+
+    def call(self, op: DataOp[T], timeout: float | None = None) -> T:
+        """Send ``op`` (retrying retryable failures) and parse its answer."""
+        payload = op.grpc_payload()
+        stub = self._stub(op.method)
+        deadline = timeout if timeout is not None else self._config.timeout
+
+        def once() -> T:
+            try:
+                data = stub(payload, timeout=deadline)
+            except grpc.RpcError as error:
+                raise translate_rpc_error(error) from None
+            return op.parse_grpc(data)
+
+        return call_with_retries(once, self._config.retries, idempotent=op.idempotent)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._raw_channel.close()
+
+
+class AsyncGrpcTransport:
+    """Async gRPC transport (grpc.aio); create and use it on one event loop."""
+
+    def __init__(self, target: str, *, secure: bool, config: ClientConfig) -> None:
+        self.target = target
+        self._config = config
+        options = _channel_options(config)
+        interceptors: Any = [_AsyncMetadataInterceptor(config.grpc_metadata())]
+        if secure:
+            self._channel = grpc.aio.secure_channel(
+                target, grpc.ssl_channel_credentials(), options=options, interceptors=interceptors
+            )
+        else:
+            self._channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+        self._stubs: dict[str, Any] = {}
+
+    async def call(self, op: DataOp[T], timeout: float | None = None) -> T:
+        """Send ``op`` (retrying retryable failures) and parse its answer."""
+        payload = op.grpc_payload()
+        stub = self._stubs.get(op.method)
+        if stub is None:
+            stub = self._stubs[op.method] = self._channel.unary_unary(
+                f"/{SERVICE_NAME}/{op.method}", request_serializer=None, response_deserializer=None
+            )
+        deadline = timeout if timeout is not None else self._config.timeout
+
+        async def once() -> T:
+            try:
+                data = await stub(payload, timeout=deadline)
+            except grpc.RpcError as error:
+                raise translate_rpc_error(error) from None
+            return op.parse_grpc(data)
+
+        return await acall_with_retries(once, self._config.retries, idempotent=op.idempotent)
+
+    async def aclose(self) -> None:
+        """Close the channel."""
+        await self._channel.close(grace=None)
+
+
+def _decode(response: httpx.Response) -> Any:
+    raise_for_response(response)
+    return orjson.loads(response.content) if response.content else {}
+
+
+class RestTransport:
+    """Sync REST transport (httpx, keep-alive, TCP_NODELAY) for networks where gRPC is blocked."""
+
+    def __init__(self, base_url: str, *, config: ClientConfig) -> None:
+        self.base_url = base_url
+        self._config = config
+        self._client = make_client(config, base_url)
+
+    def call(self, op: DataOp[T], timeout: float | None = None) -> T:
+        """Send ``op`` (retrying retryable failures) and parse its answer."""
+        request = op.rest_call()
+        headers = _JSON_HEADERS if request.body is not None else None
+
+        def once() -> T:
+            try:
+                response = self._client.request(
+                    request.method,
+                    request.path,
+                    params=httpx.QueryParams(tuple(request.params)) if request.params else None,
+                    content=request.body,
+                    headers=headers,
+                    timeout=timeout if timeout is not None else self._config.timeout,
+                )
+            except httpx.HTTPError as error:
+                raise translate_transport_error(error) from None
+            return op.parse_rest(_decode(response))
+
+        return call_with_retries(once, self._config.retries, idempotent=op.idempotent)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+
+class AsyncRestTransport:
+    """Async REST transport (httpx.AsyncClient)."""
+
+    def __init__(self, base_url: str, *, config: ClientConfig) -> None:
+        self.base_url = base_url
+        self._config = config
+        self._client = make_async_client(config, base_url)
+
+    async def call(self, op: DataOp[T], timeout: float | None = None) -> T:
+        """Send ``op`` (retrying retryable failures) and parse its answer."""
+        request = op.rest_call()
+        headers = _JSON_HEADERS if request.body is not None else None
+
+        async def once() -> T:
+            try:
+                response = await self._client.request(
+                    request.method,
+                    request.path,
+                    params=httpx.QueryParams(tuple(request.params)) if request.params else None,
+                    content=request.body,
+                    headers=headers,
+                    timeout=timeout if timeout is not None else self._config.timeout,
+                )
+            except httpx.HTTPError as error:
+                raise translate_transport_error(error) from None
+            return op.parse_rest(_decode(response))
+
+        return await acall_with_retries(once, self._config.retries, idempotent=op.idempotent)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
