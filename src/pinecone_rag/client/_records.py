@@ -39,9 +39,11 @@ MAX_ID_LENGTH = 512
 _RECORD_OVERHEAD = 16
 # A packed sparse entry: a uint32 index as a varint (up to 5 bytes) and a 4-byte float.
 _BYTES_PER_SPARSE_ENTRY = 9
-# A Struct entry costs more than its JSON text: map-entry, key and Value framing (about 6 bytes), and a
-# number is always a 9-byte double where JSON may spell it in one character.
-_BYTES_PER_METADATA_KEY = 8
+# A Struct entry costs more than its JSON text: map-entry, key and Value framing (6 bytes, more for long
+# strings), and a number is always a 9-byte double where JSON may spell it in one character.
+_BYTES_PER_METADATA_KEY = 12
+# A list item is a Value message (tag, length, string tag and length) where JSON spends quotes and a comma.
+_BYTES_PER_LIST_ITEM = 3
 _F32_MAX = float(np.finfo(np.float32).max)
 _UINT32_LIMIT = 2**32
 _REAL_KINDS = "fiu"
@@ -64,8 +66,8 @@ class RecordBatch:
         sparse: Per record ``(indices uint32, values float32)`` or None; None when no record has any.
         metadata: Per record a metadata dict or None; None when no record has metadata.
         estimated_bytes: An estimate of the protobuf-encoded size: per record about
-            ``16 + len(id) + 4 * d + 9 * nnz`` plus the metadata's JSON size and 8 bytes per key.
-            0 when the batch was not built by this module.
+            ``16 + len(id) + 4 * d + 9 * nnz`` plus the metadata's JSON size, 12 bytes per key and 3 per
+            list item. 0 when the batch was not built by this module.
         start: The 0-based position of the first record in the whole input (for messages).
     """
 
@@ -128,19 +130,24 @@ def _not_numbers(field: str, source: object, array: npt.NDArray[Any]) -> str:
     problem = f"{field} must be a flat sequence of numbers"
     if isinstance(source, np.ndarray):
         return f"{problem}, got an array of dtype {source.dtype}"
-    if isinstance(source, Sequence):
-        for i, item in enumerate(source):
-            if isinstance(item, bool | np.bool_) or not isinstance(item, _NUMBER_TYPES):
-                return f"{problem}; {field}[{i}] is {_describe(item)}"
+    if not isinstance(source, Sequence):
+        return f"{problem}, got {_type_name(source)}"
+    for i, item in enumerate(source):
+        if isinstance(item, bool | np.bool_) or not isinstance(item, _NUMBER_TYPES):
+            return f"{problem}; {field}[{i}] is {_describe(item)}"
     return f"{problem}, got elements of type {array.dtype}"
 
 
 def _not_finite(field: str, source: Any, index: int) -> str:
     """Why element ``index`` of ``source`` is not a finite float32."""
     item = source[index]
-    if math.isfinite(float(item)):
-        return f"{field}[{index}] = {float(item)!r} is outside the float32 range"
-    return f"{field}[{index}] is {float(item)} (NaN and infinity are not allowed)"
+    try:
+        number = float(item)
+    except (TypeError, ValueError):
+        return f"{field}[{index}] is {_describe(item)}, not a number"
+    if math.isfinite(number):
+        return f"{field}[{index}] = {number!r} is outside the float32 range"
+    return f"{field}[{index}] is {number} (NaN and infinity are not allowed)"
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -280,7 +287,11 @@ def _metadata_bytes(metadata: dict[str, Any] | None) -> int:
         text_size = len(orjson.dumps(metadata, default=str, option=orjson.OPT_SERIALIZE_NUMPY))
     except orjson.JSONEncodeError:  # non-string nested keys, integers beyond 64 bits: rare, so approximate
         text_size = len(repr(metadata))
-    return text_size + _BYTES_PER_METADATA_KEY * len(metadata)
+    list_items = 0
+    for value in metadata.values():
+        if isinstance(value, list | tuple):
+            list_items += len(value)
+    return text_size + _BYTES_PER_METADATA_KEY * len(metadata) + _BYTES_PER_LIST_ITEM * list_items
 
 
 def _record_bytes(record_id: str, dimension: int, nnz: int, metadata_bytes: int) -> int:
@@ -377,13 +388,18 @@ def _dimension(record: NormalizedRecord) -> int:
 
 
 def _dimension_error(record: NormalizedRecord, position: int, first: NormalizedRecord) -> RecordError:
-    def count(dimension: int) -> str:
-        return f"{dimension} dense values" if dimension else "no dense values"
-
+    mine, theirs = _dimension(record), _dimension(first)
+    has = f"{mine} dense values" if mine else "no dense values"
+    if not theirs:
+        first_has = "no dense values"
+    elif mine:
+        first_has = str(theirs)
+    else:
+        first_has = f"{theirs} dense values"
     return _error(
         position,
         record.id,
-        f"has {count(_dimension(record))}, but record #0 ({first.id!r}) has {count(_dimension(first))}; "
+        f"has {has}, but record #0 ({first.id!r}) has {first_has}; "
         "every record of an upsert must have the same dimension",
     )
 
@@ -495,13 +511,16 @@ def _iter_batches(records: Iterable[object], limit: int, max_batch_bytes: int) -
 
 # ---------------------------------------------------------------------------------------- matrix path
 def _as_matrix(matrix: object) -> FloatArray:
-    if isinstance(matrix, np.ndarray) and matrix.dtype.kind not in _REAL_KINDS:
-        raise RecordError(f"The matrix must hold real numbers, got dtype {matrix.dtype}.")
     try:
-        with np.errstate(over="ignore"):  # overflow becomes inf, reported by the finiteness check
-            dense = np.ascontiguousarray(matrix, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise RecordError(f"The matrix must be a 2-D array of numbers: {exc}.") from None
+        # Infer the dtype first (free for arrays): with dtype=float32 numpy would turn None into NaN and
+        # parse strings.
+        array = np.asarray(matrix)
+    except (TypeError, ValueError):
+        raise RecordError("The matrix must be a 2-D array of numbers, with rows of equal length.") from None
+    if array.dtype.kind not in _REAL_KINDS:
+        raise RecordError(f"The matrix must hold real numbers, got dtype {array.dtype}.")
+    with np.errstate(over="ignore"):  # overflow becomes inf, reported by the finiteness check
+        dense = np.ascontiguousarray(array, dtype=np.float32)
     if dense.ndim != 2:
         raise RecordError(f"The matrix must be 2-D (records, dimension), got shape {dense.shape}.")
     return dense
