@@ -17,6 +17,7 @@ from pinecone_rag.errors import ApiError, InvalidArgumentError, NotFoundError
 from pinecone_rag.server.data_service import DataService, QueryInput, UpdateInput, UpsertInput
 from pinecone_rag.server.engine import display_namespace
 from pinecone_rag.wire import messages as pb
+from pinecone_rag.wire.codec import DecodedUpsert, decode_upsert_request
 from pinecone_rag.wire.structs import fill_struct, struct_to_dict
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 LSN_HEADER = "x-pinecone-request-lsn"
 INDEXED_LSN_HEADER = "x-pinecone-max-indexed-lsn"
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
+_NO_VALUES = np.zeros(0, dtype=np.float32)
 
 
 class _Sized:
@@ -92,7 +94,8 @@ def _namespace_description(summary: NamespaceSummary) -> Any:
 
 
 def _sized_upsert(data: bytes) -> _Sized:
-    return _Sized(pb.UpsertRequest.FromString(data), len(data))
+    # The hand-written decoder turns packed floats into numpy without per-float Python objects.
+    return _Sized(decode_upsert_request(data), len(data))
 
 
 class VectorServiceHandlers:
@@ -138,18 +141,20 @@ class VectorServiceHandlers:
     # ------------------------------------------------------------------------------------------- RPCs
     def upsert(self, request: _Sized, context: grpc.ServicerContext) -> Any:
         """Upsert: write records durably."""
-        message = request.message
-        vectors = message.vectors
-        dense = [v.values for v in vectors] if any(len(v.values) for v in vectors) else None
-        decoded = UpsertInput(
-            namespace=message.namespace,
-            ids=[v.id for v in vectors],
-            dense=dense,
-            sparse=[_sparse_pair(v, "sparse_values") for v in vectors],
-            metadata=[struct_to_dict(v.metadata) if v.HasField("metadata") else None for v in vectors],
-            request_bytes=request.size,
+        decoded: DecodedUpsert = request.message
+        vectors = decoded.vectors
+        has_dense = any(v.values is not None for v in vectors)
+        dense = [v.values if v.values is not None else _NO_VALUES for v in vectors] if has_dense else None
+        result = self.service.upsert(
+            UpsertInput(
+                namespace=decoded.namespace,
+                ids=[v.id for v in vectors],
+                dense=dense,
+                sparse=[v.sparse for v in vectors],
+                metadata=[v.metadata for v in vectors],
+                request_bytes=request.size,
+            )
         )
-        result = self.service.upsert(decoded)
         self._lsn(context, LSN_HEADER, result.lsn)
         return pb.UpsertResponse(upserted_count=len(vectors))
 

@@ -13,8 +13,11 @@ dict's order); those compare equal once parsed.
 
 Decoders follow the protobuf parsing rules: unknown fields (wire types 0, 1, 2, 5) are skipped, repeated
 scalars are accepted packed and unpacked, repeated occurrences of a singular message field merge, and the
-last occurrence of a singular scalar wins. Malformed input (truncation, groups, invalid wire types, field
-number 0, overlong varints, bad UTF-8, nesting deeper than protobuf's limit of 100) raises ``ValueError``.
+last occurrence of a singular scalar wins. Malformed input (truncation, invalid wire types, field number 0,
+overlong varints or tags, bad UTF-8, messages nested deeper than protobuf's limit of 100, counted as upb
+counts them) raises ``ValueError``, and so do groups (wire types 3 and 4): proto3 never writes them, so
+unlike upb, which skips them as unknown fields, this codec refuses them. The value arrays of one response
+are views of rows of one freshly allocated buffer: writable, and independent of the input bytes.
 
 The generated classes in :mod:`pinecone_rag.wire.messages` stay the reference: the unit tests check this
 codec against them, and the client keeps using them for small requests.
@@ -56,7 +59,7 @@ __all__ = [
 ]
 
 MAX_DEPTH = 100
-"""Deepest nesting of messages accepted (and written), as protobuf's default recursion limit."""
+"""Deepest nesting of messages read or written (the outermost is 0; map entries count), as upb's default."""
 
 _UINT32_LIMIT = 1 << 32
 _UINT64_MASK = (1 << 64) - 1
@@ -81,7 +84,7 @@ class DecodedMatch:
         score: The similarity score (a float32 value widened to a Python float).
         values: The dense values, or None when the response carries none (``include_values`` False).
         sparse: ``(indices, values)`` when the match has ``sparse_values``, else None.
-        metadata: The metadata as a dict, or None when the match has none.
+        metadata: The metadata as a dict (``{}`` when present but empty), or None when absent.
     """
 
     id: str
@@ -98,7 +101,7 @@ class DecodedQuery:
     Attributes:
         matches: The matches, most similar first (as sent).
         namespace: The namespace queried.
-        read_units: ``usage.read_units``, or None when the response has no usage.
+        read_units: ``usage.read_units``, or None when the response has no usage or it has none.
     """
 
     matches: list[DecodedMatch]
@@ -114,7 +117,7 @@ class DecodedVector:
         id: The record id (the ``id`` field of the Vector, which the server sets to its map key).
         values: The dense values, or None when the record has none (sparse-only records).
         sparse: ``(indices, values)`` when the record has ``sparse_values``, else None.
-        metadata: The metadata as a dict, or None when the record has none.
+        metadata: The metadata as a dict (``{}`` when present but empty), or None when absent.
     """
 
     id: str
@@ -130,7 +133,7 @@ class DecodedFetch:
     Attributes:
         vectors: The records by map key.
         namespace: The namespace fetched from.
-        read_units: ``usage.read_units``, or None when the response has no usage.
+        read_units: ``usage.read_units``, or None when the response has no usage or it has none.
         next_token: The pagination token of the next page (fetch by metadata), or None when there is none.
     """
 
@@ -225,7 +228,7 @@ def _struct_key(key: str) -> bytes:
 
 
 def _encode_value(value: Any, depth: int) -> bytes:
-    """The body of a ``google.protobuf.Value`` holding ``value``."""
+    """The body of a ``google.protobuf.Value`` holding ``value``, the Value being at nesting ``depth``."""
     if isinstance(value, str):
         return _len_field(b"\x1a", value.encode("utf-8"))
     if isinstance(value, (bool, np.bool_)):
@@ -237,21 +240,26 @@ def _encode_value(value: Any, depth: int) -> bytes:
             raise ValueError(f"metadata number {value} does not fit in a double") from exc
     if value is None:
         return b"\x08\x00"
-    if depth >= MAX_DEPTH:
-        raise ValueError(f"metadata nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, Mapping):
         return _len_field(b"\x2a", _encode_struct(value, depth + 1))
     if isinstance(value, (list, tuple)):
-        items = [_len_field(b"\x0a", _encode_value(item, depth + 1)) for item in value]
+        if depth + 1 > MAX_DEPTH or (value and depth + 2 > MAX_DEPTH):  # the list, then its values
+            raise ValueError(f"metadata nested deeper than {MAX_DEPTH} levels")
+        items = [_len_field(b"\x0a", _encode_value(item, depth + 2)) for item in value]
         return _len_field(b"\x32", b"".join(items))
     raise TypeError(f"cannot encode a {type(value).__name__} as a protobuf Value")
 
 
-def _encode_struct(fields: Mapping[str, Any], depth: int = 0) -> bytes:
-    """The body of a ``google.protobuf.Struct`` (entries in the mapping's order).
+def _encode_struct(fields: Mapping[str, Any], depth: int) -> bytes:
+    """The body of a ``google.protobuf.Struct`` (entries in the mapping's order) at nesting ``depth``.
 
-    Strings and numbers, the bulk of metadata, are inlined; the one-byte lengths too.
+    ``depth`` counts enclosing messages (the request is 0), as protobuf's parsers do: a map entry, a
+    Value, a Struct and a ListValue are one level each, and nothing may lie deeper than ``MAX_DEPTH``.
+    Strings and numbers, the bulk of metadata, are inlined, and so are one-byte lengths.
     """
+    if depth > MAX_DEPTH or (fields and depth + 2 > MAX_DEPTH):
+        raise ValueError(f"metadata nested deeper than {MAX_DEPTH} levels")
+    depth += 2  # the depth of the values, each in a map entry
     entries = []
     for key, value in fields.items():
         kind = type(value)
@@ -259,8 +267,11 @@ def _encode_struct(fields: Mapping[str, Any], depth: int = 0) -> bytes:
             text = value.encode("utf-8")
             size = len(text)
             body = (b"\x1a" + _ONE_BYTE[size] + text) if size < 0x80 else (b"\x1a" + _varint(size) + text)
-        elif kind is float:
-            body = b"\x11" + _DOUBLE.pack(value)
+        elif kind is float or kind is int:
+            try:
+                body = b"\x11" + _DOUBLE.pack(value)
+            except (OverflowError, struct.error) as exc:  # an int beyond the range of a double
+                raise ValueError(f"metadata number {value} does not fit in a double") from exc
         else:
             body = _encode_value(value, depth)
         size = len(body)
@@ -280,6 +291,29 @@ def _dense_rows(dense: Any, count: int) -> tuple[memoryview | None, int]:
         return None, 0
     # A uint8 view exports the plain 'B' buffer format whatever the byte order of the float dtype.
     return matrix.reshape(-1).view(np.uint8).data, row_bytes
+
+
+def _append_dense_records(
+    parts: list[bytes | memoryview], ids: Sequence[str], rows: memoryview, row_bytes: int, values_head: bytes
+) -> None:
+    """The records of a batch of ids and dense values only (the hot path): one header per id length."""
+    heads: dict[int, bytes] = {}
+    values_size = len(values_head) + row_bytes
+    extend = parts.extend
+    offset = 0
+    for record_id in ids:
+        try:
+            id_bytes = record_id.encode("utf-8")
+        except AttributeError:
+            raise TypeError(f"ids must be str, not {type(record_id).__name__}") from None
+        head = heads.get(len(id_bytes))
+        if head is None:
+            id_size = len(id_bytes)
+            id_head = (b"\x0a" + _varint(id_size)) if id_size else b""
+            head = heads[id_size] = b"\x0a" + _varint(len(id_head) + id_size + values_size) + id_head
+        stop = offset + row_bytes
+        extend((head, id_bytes, values_head, rows[offset:stop]))
+        offset = stop
 
 
 def encode_upsert_request(
@@ -318,6 +352,11 @@ def encode_upsert_request(
     values_head = b"\x12" + _varint(row_bytes) if row_bytes else b""
     values_size = len(values_head) + row_bytes
     parts: list[bytes | memoryview] = []
+    if rows is not None and sparse is None and metadata is None:
+        _append_dense_records(parts, ids, rows, row_bytes, values_head)
+        if namespace:
+            parts.append(_len_field(b"\x12", _utf8(namespace, "namespace")))
+        return b"".join(parts)
     append = parts.append
     offset = 0
     for i, record_id in enumerate(ids):
@@ -326,7 +365,7 @@ def encode_upsert_request(
         id_head = (b"\x0a" + _varint(id_size)) if id_size else b""
         extra = b""
         if metadata is not None and (fields := metadata[i]) is not None:
-            extra = _len_field(b"\x1a", _encode_struct(fields))
+            extra = _len_field(b"\x1a", _encode_struct(fields, 2))
         if sparse is not None and (pair := sparse[i]) is not None:
             extra += _len_field(b"\x22", _encode_sparse(pair))
         append(b"\x0a" + _varint(len(id_head) + id_size + values_size + len(extra)) + id_head)
@@ -382,7 +421,7 @@ def encode_query_request(
     if top_k:
         parts.append(b"\x10" + _varint(top_k))
     if filter is not None:
-        parts.append(_len_field(b"\x1a", _encode_struct(filter)))
+        parts.append(_len_field(b"\x1a", _encode_struct(filter, 1)))
     if include_values:
         parts.append(b"\x20\x01")
     if include_metadata:
@@ -588,7 +627,7 @@ def _parse_sparse(data: bytes, pos: int, end: int) -> Sparse:
 
 
 def _parse_list(data: bytes, pos: int, end: int, depth: int) -> list[Any]:
-    """A ``ListValue`` body: each occurrence of ``values`` (1) is one element."""
+    """A ``ListValue`` body at nesting ``depth``: each occurrence of ``values`` (1) is one element."""
     if depth > MAX_DEPTH:
         raise ValueError(f"malformed message: nested deeper than {MAX_DEPTH} levels")
     items: list[Any] = []
@@ -607,7 +646,7 @@ def _parse_list(data: bytes, pos: int, end: int, depth: int) -> list[Any]:
 
 
 def _parse_value(data: bytes, ranges: list[tuple[int, int]], depth: int) -> Any:
-    """A ``Value`` made of the merged occurrences in ``ranges``, as a Python object.
+    """A ``Value`` at nesting ``depth`` made of the merged occurrences in ``ranges``, as a Python object.
 
     Within the ``kind`` oneof the last member on the wire wins; consecutive struct (or list) members
     merge as protobuf merges messages.
@@ -657,7 +696,11 @@ def _parse_value(data: bytes, ranges: list[tuple[int, int]], depth: int) -> Any:
 
 
 def _parse_struct(data: bytes, pos: int, end: int, depth: int) -> dict[str, Any]:
-    """A ``Struct`` body as a dict (a repeated key keeps its last value, as in a protobuf map)."""
+    """A ``Struct`` body at nesting ``depth`` as a dict (a repeated key keeps its last value, as in a map).
+
+    ``depth`` counts enclosing messages (the response is 0), as protobuf's parsers do: each map entry is
+    a level of its own, its Value the next.
+    """
     if depth > MAX_DEPTH:
         raise ValueError(f"malformed message: nested deeper than {MAX_DEPTH} levels")
     fields: dict[str, Any] = {}
@@ -669,6 +712,8 @@ def _parse_struct(data: bytes, pos: int, end: int, depth: int) -> dict[str, Any]
         if tag != 0x0A:  # fields = 1 (map entries)
             pos = _skip(data, pos, end, tag)
             continue
+        if depth + 1 > MAX_DEPTH:
+            raise ValueError(f"malformed message: nested deeper than {MAX_DEPTH} levels")
         size, pos = _read_len(data, pos, end)
         entry_end = pos + size
         key = ""
@@ -688,7 +733,7 @@ def _parse_struct(data: bytes, pos: int, end: int, depth: int) -> dict[str, Any]
                 pos += size
             else:
                 pos = _skip(data, pos, entry_end, tag)
-        fields[key] = _parse_value(data, value_ranges, depth + 1) if value_ranges else None
+        fields[key] = _parse_value(data, value_ranges, depth + 2) if value_ranges else None
     return fields
 
 
@@ -700,9 +745,9 @@ def _add_range(ranges: list[tuple[int, int]] | None, start: int, stop: int) -> l
     return ranges
 
 
-def _parse_metadata(data: bytes, ranges: list[tuple[int, int]]) -> dict[str, Any]:
+def _parse_metadata(data: bytes, ranges: list[tuple[int, int]], depth: int) -> dict[str, Any]:
     buffer, start, stop = _joined(data, ranges)
-    return _parse_struct(buffer, start, stop, 2)
+    return _parse_struct(buffer, start, stop, depth)
 
 
 def _parse_sparse_field(data: bytes, ranges: list[tuple[int, int]]) -> Sparse:
@@ -806,7 +851,7 @@ def _parse_scored_vector(
         score,
         values,
         None if sparse is None else _parse_sparse_field(data, sparse),
-        None if metadata is None else _parse_metadata(data, metadata),
+        None if metadata is None else _parse_metadata(data, metadata, 2),
     )
 
 
@@ -849,7 +894,7 @@ def _parse_vector(
         record_id,
         values,
         None if sparse is None else _parse_sparse_field(data, sparse),
-        None if metadata is None else _parse_metadata(data, metadata),
+        None if metadata is None else _parse_metadata(data, metadata, 3),
     )
 
 
@@ -1042,3 +1087,47 @@ def decode_fetch_by_metadata_response(data: bytes | bytearray | memoryview) -> D
         ValueError: If the message is truncated or malformed.
     """
     return _decode_fetch(_as_bytes(data), paginated=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedUpsert:
+    """A parsed ``UpsertRequest``: the records in wire order and the namespace."""
+
+    vectors: list[DecodedVector]
+    namespace: str
+
+
+def decode_upsert_request(data: bytes | bytearray | memoryview) -> DecodedUpsert:
+    """Parse a serialized ``UpsertRequest`` (the server's hot path): values become float32 arrays at once.
+
+    Records of one dimension share one matrix, so the server can stack them without copying per float.
+
+    Raises:
+        ValueError: If the message is truncated or malformed.
+    """
+    data = _as_bytes(data)
+    end = len(data)
+    pos = 0
+    parsed: list[tuple[str, _Ranges | None, Sparse | None, dict[str, Any] | None]] = []
+    namespace = ""
+    while pos < end:
+        tag = data[pos]
+        pos += 1
+        if tag >= 0x80:
+            tag, pos = _read_tag(data, pos - 1, end)
+        if tag == 0x0A:  # vectors = 1
+            size, pos = _read_len(data, pos, end)
+            parsed.append(_parse_vector(data, pos, pos + size))
+            pos += size
+        elif tag == 0x12:  # namespace = 2
+            size, pos = _read_len(data, pos, end)
+            namespace = _text(data, pos, size)
+            pos += size
+        else:
+            pos = _skip(data, pos, end, tag)
+    values = _batch_floats(data, [record[1] for record in parsed])
+    vectors = [
+        DecodedVector(record_id, dense, sparse, metadata)
+        for (record_id, _, sparse, metadata), dense in zip(parsed, values, strict=True)
+    ]
+    return DecodedUpsert(vectors, namespace)
