@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinecone_rag.client._records import batches_from_matrix, iter_batches
+from pinecone_rag.client._records import DEFAULT_MAX_BATCH_BYTES, batches_from_matrix, iter_batches
 from pinecone_rag.errors import ConfigurationError, RecordError
 from pinecone_rag.models import QueryResponse, ScoredVector, SparseValues, Usage
 
@@ -50,16 +50,22 @@ def upsert_batches(
     ids: Sequence[str] | None,
     metadata: Sequence[dict[str, Any] | None] | None,
     batch_size: int | None,
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
 ) -> Iterator[RecordBatch]:
-    """Batches for ``upsert``: a numpy matrix with ``ids`` (fast path), or any iterable of records."""
+    """Batches for ``upsert``: a numpy matrix with ``ids`` (fast path), or any iterable of records.
+
+    ``max_batch_bytes`` is the transport's budget per request (see ``max_upsert_bytes`` on transports).
+    """
     if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
         if ids is None:
             raise RecordError("Upserting a matrix needs ids=[...] with one id per row.")
-        return batches_from_matrix(ids, vectors, metadata, batch_size=batch_size)
+        return batches_from_matrix(
+            ids, vectors, metadata, batch_size=batch_size, max_batch_bytes=max_batch_bytes
+        )
     if ids is not None or metadata is not None:
         raise RecordError("ids= and metadata= go with a 2-D numpy matrix; records carry their own.")
     records: Iterable[object] = vectors
-    return iter_batches(records, batch_size=batch_size)
+    return iter_batches(records, batch_size=batch_size, max_batch_bytes=max_batch_bytes)
 
 
 def total_hint(vectors: Any) -> int | None:

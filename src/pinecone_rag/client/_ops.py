@@ -219,7 +219,8 @@ class QueryOp(DataOp[QueryResponse]):
                     values=vector.values,
                     sparse_values=vector.sparse_values,
                     metadata=vector.metadata,
-                    score=float(item.get("score", 0.0)),
+                    # JSON cannot carry NaN; a server that had one sends null.
+                    score=float("nan") if item.get("score") is None else float(item["score"]),
                 )
             )
         return QueryResponse(matches, body.get("namespace", ""), _usage(body.get("usage")))

@@ -74,7 +74,13 @@ class AsyncIndex:
         timeout: float | None = None,
     ) -> UpsertResult:
         """Write records in batches, several at a time; see :meth:`Index.upsert`."""
-        batches = upsert_batches(vectors, ids=ids, metadata=metadata, batch_size=batch_size)
+        batches = upsert_batches(
+            vectors,
+            ids=ids,
+            metadata=metadata,
+            batch_size=batch_size,
+            max_batch_bytes=self._transport.max_upsert_bytes,
+        )
 
         async def send(batch: RecordBatch) -> int:
             return await self._transport.call(_ops.UpsertOp(batch, namespace), timeout)

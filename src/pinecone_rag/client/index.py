@@ -108,7 +108,13 @@ class Index:
         Raises:
             RecordError: a record is malformed (raised before it is sent; earlier batches may be written).
         """
-        batches = upsert_batches(vectors, ids=ids, metadata=metadata, batch_size=batch_size)
+        batches = upsert_batches(
+            vectors,
+            ids=ids,
+            metadata=metadata,
+            batch_size=batch_size,
+            max_batch_bytes=self._transport.max_upsert_bytes,
+        )
         return self._upsert_batches(
             batches,
             namespace=namespace,

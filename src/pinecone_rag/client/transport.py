@@ -24,6 +24,7 @@ from pinecone_rag.client._http import (
     raise_for_response,
     translate_transport_error,
 )
+from pinecone_rag.client._records import DEFAULT_MAX_BATCH_BYTES
 from pinecone_rag.errors import ApiError, PineconeConnectionError, error_for_grpc_code
 from pinecone_rag.wire.messages import SERVICE_NAME
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+# Upsert batches are sized by their protobuf estimate (4 bytes per float). JSON spells a float32 in up to
+# 16 characters ("-1.2345678e-38,"), so REST requests get a quarter of the budget to stay under 2 MB.
+REST_MAX_UPSERT_BYTES = DEFAULT_MAX_BATCH_BYTES // 4
 _JSON_HEADERS = {"content-type": "application/json"}
 
 
@@ -119,6 +123,9 @@ class _AsyncMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: 
 class GrpcTransport:
     """Sync gRPC transport over one channel per host (reused by every call)."""
 
+    max_upsert_bytes = DEFAULT_MAX_BATCH_BYTES
+    """The estimated-size budget of one upsert request."""
+
     def __init__(self, target: str, *, secure: bool, config: ClientConfig) -> None:
         self.target = target
         self._config = config
@@ -166,6 +173,9 @@ class GrpcTransport:
 class AsyncGrpcTransport:
     """Async gRPC transport (grpc.aio); create and use it on one event loop."""
 
+    max_upsert_bytes = DEFAULT_MAX_BATCH_BYTES
+    """The estimated-size budget of one upsert request."""
+
     def __init__(self, target: str, *, secure: bool, config: ClientConfig) -> None:
         self.target = target
         self._config = config
@@ -211,6 +221,9 @@ def _decode(response: httpx.Response) -> Any:
 class RestTransport:
     """Sync REST transport (httpx, keep-alive, TCP_NODELAY) for networks where gRPC is blocked."""
 
+    max_upsert_bytes = REST_MAX_UPSERT_BYTES
+    """The estimated-size budget of one upsert request."""
+
     def __init__(self, base_url: str, *, config: ClientConfig) -> None:
         self.base_url = base_url
         self._config = config
@@ -244,6 +257,9 @@ class RestTransport:
 
 class AsyncRestTransport:
     """Async REST transport (httpx.AsyncClient)."""
+
+    max_upsert_bytes = REST_MAX_UPSERT_BYTES
+    """The estimated-size budget of one upsert request."""
 
     def __init__(self, base_url: str, *, config: ClientConfig) -> None:
         self.base_url = base_url

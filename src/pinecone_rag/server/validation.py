@@ -103,6 +103,7 @@ def check_dense(values: Any, dimension: int, where: str) -> FloatArray:
         )
     if not np.isfinite(array).all():
         raise InvalidArgumentError(_not_finite_message(where, array))
+    _check_magnitude(array.reshape(1, -1), [where])
     return array
 
 
@@ -122,7 +123,25 @@ def check_dense_block(rows: Sequence[Any], ids: Sequence[str], dimension: int) -
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         raise InvalidArgumentError(_not_finite_message(f"Record {ids[row]!r}", block[row]))
+    _check_magnitude(block, ids)
     return block
+
+
+# Below this no vector of <= 20,000 dimensions can overflow float32 in a dot product or a squared norm.
+_SAFE_ABS = 1e17
+
+
+def _check_magnitude(block: FloatArray, ids: Sequence[str]) -> None:
+    """Reject vectors whose squared norm overflows float32 (their scores would be inf or NaN)."""
+    if block.size == 0 or float(np.abs(block).max()) < _SAFE_ABS:
+        return
+    squared = np.einsum("ij,ij->i", block.astype(np.float64), block.astype(np.float64))
+    too_big = squared > float(np.finfo(np.float32).max)
+    if too_big.any():
+        row = int(np.flatnonzero(too_big)[0])
+        raise InvalidArgumentError(
+            f"Record {ids[row]!r}: values are too large; the vector's squared length overflows float32."
+        )
 
 
 def check_sparse(indices: Any, values: Any, where: str) -> SparseVector:

@@ -243,11 +243,27 @@ def _encode_value(value: Any, depth: int) -> bytes:
     if isinstance(value, Mapping):
         return _len_field(b"\x2a", _encode_struct(value, depth + 1))
     if isinstance(value, (list, tuple)):
-        if depth + 1 > MAX_DEPTH or (value and depth + 2 > MAX_DEPTH):  # the list, then its values
-            raise ValueError(f"metadata nested deeper than {MAX_DEPTH} levels")
-        items = [_len_field(b"\x0a", _encode_value(item, depth + 2)) for item in value]
-        return _len_field(b"\x32", b"".join(items))
+        return _encode_list(value, depth)
     raise TypeError(f"cannot encode a {type(value).__name__} as a protobuf Value")
+
+
+def _encode_list(items: list[Any] | tuple[Any, ...], depth: int) -> bytes:
+    """The body of a ``google.protobuf.Value`` holding a ListValue, the Value being at nesting ``depth``.
+
+    Short strings, the usual items (tags), are inlined: a one-byte length for the Value and for the text.
+    """
+    if depth + 1 > MAX_DEPTH or (items and depth + 2 > MAX_DEPTH):  # the list, then its values
+        raise ValueError(f"metadata nested deeper than {MAX_DEPTH} levels")
+    parts = []
+    for item in items:
+        if type(item) is str:
+            text = item.encode("utf-8")
+            size = len(text)
+            if size < 0x7E:  # the Value body (tag, length, text) is under 0x80 bytes too
+                parts.append(b"\x0a" + _ONE_BYTE[size + 2] + b"\x1a" + _ONE_BYTE[size] + text)
+                continue
+        parts.append(_len_field(b"\x0a", _encode_value(item, depth + 2)))
+    return _len_field(b"\x32", b"".join(parts))
 
 
 def _encode_struct(fields: Mapping[str, Any], depth: int) -> bytes:
@@ -272,6 +288,8 @@ def _encode_struct(fields: Mapping[str, Any], depth: int) -> bytes:
                 body = b"\x11" + _DOUBLE.pack(value)
             except (OverflowError, struct.error) as exc:  # an int beyond the range of a double
                 raise ValueError(f"metadata number {value} does not fit in a double") from exc
+        elif kind is list:
+            body = _encode_list(value, depth)
         else:
             body = _encode_value(value, depth)
         size = len(body)
