@@ -44,11 +44,13 @@ test: lint typecheck pytest
 protos: $(TOOLS)/.installed
 	$(TOOLS)/bin/python scripts/gen_protos.py
 
+BENCHES := codec sdk_vs_engine client_upsert client_query
+
 bench: $(BIN)/.installed
-	$(BIN)/python bench/sdk_vs_engine.py
+	for name in $(BENCHES); do $(BIN)/python bench/$$name.py --write bench/RESULTS.md || exit 1; done
 
 bench-quick: $(BIN)/.installed
-	$(BIN)/python bench/sdk_vs_engine.py --quick
+	for name in $(BENCHES); do $(BIN)/python bench/$$name.py --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
