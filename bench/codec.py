@@ -39,12 +39,9 @@ The markdown printed to stdout is also written (``--write``) between ``<!-- code
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import importlib.metadata
 import os
 import platform
-import shlex
 import statistics
 import sys
 import time
@@ -55,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from _common import command_line, fmt_rate, package_version, unit_rows
 from pinecone_rag.wire import messages as pb
 from pinecone_rag.wire.codec import decode_query_response, encode_upsert_request
 
@@ -81,11 +79,6 @@ SDK = "SDK 8.x"
 
 
 # ------------------------------------------------------------------------------------------------ data
-def unit_rows(rng: np.random.Generator, count: int, dimension: int) -> np.ndarray:
-    """``count`` random float32 rows of unit length."""
-    rows = rng.standard_normal((count, dimension), dtype=np.float32)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows
 
 
 def small_metadata(i: int) -> dict[str, Any]:
@@ -235,19 +228,8 @@ def fmt_ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:.2f}"
 
 
-def fmt_rate(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
-
-
 def fmt_speedup(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}x"
-
-
-def package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def machine_facts() -> list[str]:
@@ -261,16 +243,6 @@ def machine_facts() -> list[str]:
         f"- Python {platform.python_version()} ({platform.python_implementation()})",
         f"- {versions}; protobuf backend: {api_implementation.Type()}",
     ]
-
-
-def command_line() -> str:
-    python = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        python = python.relative_to(Path.cwd())
-    script = Path(sys.argv[0])
-    with contextlib.suppress(ValueError):
-        script = script.resolve().relative_to(Path.cwd())
-    return shlex.join([str(python), str(script), *sys.argv[1:]])
 
 
 def upsert_rows(results: list[Result]) -> list[str]:

@@ -47,11 +47,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import os
 import platform
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -63,6 +61,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
+
+from _common import command_line, fmt_rate, fmt_ratio, package_version, unit_rows
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -143,11 +143,6 @@ def grpc_port_of(control_url: str, name: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ data
-def unit_rows(rng: np.random.Generator, count: int, dimension: int) -> np.ndarray:
-    """``count`` random float32 rows of unit length."""
-    rows = rng.standard_normal((count, dimension), dtype=np.float32)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows
 
 
 def small_metadata(i: int) -> dict[str, Any]:
@@ -329,21 +324,6 @@ class Bench:
 
 
 # --------------------------------------------------------------------------------------------- report
-def fmt_rate(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
-
-
-def fmt_ratio(numerator: float | None, denominator: float | None) -> str:
-    if numerator is None or denominator is None or denominator == 0:
-        return "n/a"
-    return f"{numerator / denominator:.2f}"
-
-
-def package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def machine_facts() -> list[str]:
@@ -358,16 +338,6 @@ def machine_facts() -> list[str]:
         f"- Python {platform.python_version()} ({platform.python_implementation()})",
         f"- {versions}; protobuf backend: {api_implementation.Type()}",
     ]
-
-
-def command_line() -> str:
-    python = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        python = python.relative_to(Path.cwd())
-    script = Path(sys.argv[0])
-    with contextlib.suppress(ValueError):
-        script = script.resolve().relative_to(Path.cwd())
-    return shlex.join([str(python), str(script), *sys.argv[1:]])
 
 
 def upsert_rows(configs: list[UpsertConfig]) -> list[str]:
