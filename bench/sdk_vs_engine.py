@@ -46,26 +46,27 @@ The markdown printed to stdout is also written (``--write``) between ``<!-- sdk_
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
-import re
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import httpx
 import numpy as np
 
-from _common import command_line, fmt_rate, fmt_ratio, package_version, unit_rows
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from _common import (
+    command_line,
+    fmt_rate,
+    fmt_ratio,
+    grpc_port_of,
+    package_version,
+    running_engine,
+    unit_rows,
+)
 
 API_KEY = "bench-key"
 API_VERSION = "2025-10"
@@ -103,43 +104,6 @@ UPSERT_HEADER = (
 
 
 # ---------------------------------------------------------------------------------------------- engine
-@contextlib.contextmanager
-def running_engine(mode: str, data_dir: Path) -> Iterator[str]:
-    """The control-plane URL of the engine, run in this process (``thread``) or as ``pinecone-rag serve``."""
-    if mode == "thread":
-        from pinecone_rag.server import LocalServer  # noqa: PLC0415  (heavy; only this mode needs it)
-
-        server = LocalServer(data_dir, port=0)
-        server.start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
-        return
-    command = [sys.executable, "-m", "pinecone_rag.cli", "serve", "--data-dir", str(data_dir)]
-    command += ["--port", "0", "--log-level", "warning"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r" on (http://\S+)", line)
-        if match is None:
-            raise RuntimeError(f"`pinecone-rag serve` did not report its URL: {line!r}")
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def grpc_port_of(control_url: str, name: str) -> int:
-    """The direct gRPC port advertised by describe_index."""
-    headers = {"Api-Key": API_KEY, "X-Pinecone-Api-Version": API_VERSION}
-    response = httpx.get(f"{control_url}/indexes/{name}", headers=headers, timeout=30)
-    response.raise_for_status()
-    header = response.headers.get("x-pinecone-rag-grpc-port")
-    if not header:
-        raise RuntimeError("describe_index did not advertise x-pinecone-rag-grpc-port")
-    return int(header)
 
 
 # ------------------------------------------------------------------------------------------------ data
