@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from _common import command_line, fmt_rate, package_version, unit_rows
+from _common import command_line, fmt_rate, package_version, unit_rows, write_section
 from pinecone_rag.wire import messages as pb
 from pinecone_rag.wire.codec import decode_query_response, encode_upsert_request
 
@@ -61,16 +61,7 @@ if TYPE_CHECKING:
 
 SEED = 20250101
 NAMESPACE = "bench"
-START_MARKER = "<!-- codec:start -->"
-END_MARKER = "<!-- codec:end -->"
 TABLE_HEADER = "## Hand-written protobuf codec vs generated classes (`pinecone_rag.wire.codec`)"
-RESULTS_PREAMBLE = """# Benchmark results
-
-Measured output of the benchmarks in `bench/`, one section per benchmark, each written by that benchmark's
-`--write` option between its own markers (rerunning a benchmark replaces only its section). Each section
-states the command that produced it and the machine it ran on. The machine is shared and noisy: compare the
-ratios, which come from paths measured side by side in the same run, rather than absolute numbers.
-"""
 
 OURS = "ours"
 GENERATED = "generated"
@@ -326,20 +317,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Create or replace this benchmark's section in ``path``, keeping everything else."""
-    block = f"{START_MARKER}\n{section}{END_MARKER}\n"
-    text = path.read_text(encoding="utf-8") if path.exists() else RESULTS_PREAMBLE
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if start != -1 and end > start:
-        rest = text[end + len(END_MARKER) :].lstrip("\n")
-        text = text[:start] + block + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 # ----------------------------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -390,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(args, upserts, decodes, time.perf_counter() - began, sdk is not None)
     print(section)
     if args.write is not None:
-        write_section(args.write, section)
+        write_section(args.write, "codec", section)
         print(f"# wrote the section to {args.write}", file=sys.stderr)
     return 0
 

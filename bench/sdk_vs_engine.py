@@ -66,22 +66,14 @@ from _common import (
     package_version,
     running_engine,
     unit_rows,
+    write_section,
 )
 
 API_KEY = "bench-key"
 API_VERSION = "2025-10"
 TOP_K = 10
 SEED = 20250101
-START_MARKER = "<!-- sdk_vs_engine:start -->"
-END_MARKER = "<!-- sdk_vs_engine:end -->"
 TABLE_HEADER = "## Official SDK 8.x vs the local engine: REST, gRPC on the shared port, direct gRPC"
-RESULTS_PREAMBLE = """# Benchmark results
-
-Measured output of the benchmarks in `bench/`, one section per benchmark, each written by that benchmark's
-`--write` option between its own markers (rerunning a benchmark replaces only its section). Each section
-states the command that produced it and the machine it ran on. The machine is shared and noisy: compare the
-ratios, which come from paths measured side by side in the same run, rather than absolute numbers.
-"""
 
 REST = "REST"
 UNCHECKED = "REST unchecked"
@@ -428,20 +420,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Create or replace this benchmark's section in ``path``, keeping everything else."""
-    block = f"{START_MARKER}\n{section}{END_MARKER}\n"
-    text = path.read_text(encoding="utf-8") if path.exists() else RESULTS_PREAMBLE
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if start != -1 and end > start:
-        rest = text[end + len(END_MARKER) :].lstrip("\n")
-        text = text[:start] + block + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 # ----------------------------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -502,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(args, configs, query_result, time.perf_counter() - began)
     print(section)
     if args.write is not None:
-        write_section(args.write, section)
+        write_section(args.write, "sdk_vs_engine", section)
         print(f"# wrote the section to {args.write}", file=sys.stderr)
     return 0
 
