@@ -15,10 +15,16 @@ help:
 	@echo "make protos  regenerate src/pinecone_rag/_proto from protos/ (pinned $(GRPCIO_TOOLS))"
 	@echo "make bench   run the benchmarks in bench/ (full size)"
 
-$(BIN)/.installed: pyproject.toml
+# torch is pinned to the CPU build this machine's index serves; unpinned, sentence-transformers would pull
+# a multi-GB CUDA build.
+TORCH := torch==2.13.0
+PACKAGES := -e '.[dev,models]' -e 'integrations/langchain[langgraph]' -e integrations/llama_index
+
+$(BIN)/.installed: pyproject.toml integrations/langchain/pyproject.toml integrations/llama_index/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet '$(TORCH)'
+	$(BIN)/python -m pip install --quiet '$(TORCH)' $(PACKAGES)
 	touch $@
 
 $(TOOLS)/.installed:

@@ -1,0 +1,3 @@
+"""LangChain and LangGraph integrations for pinecone-rag."""
+
+from __future__ import annotations

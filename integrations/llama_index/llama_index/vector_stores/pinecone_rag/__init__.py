@@ -1,0 +1,3 @@
+"""LlamaIndex integrations for pinecone-rag."""
+
+from __future__ import annotations
