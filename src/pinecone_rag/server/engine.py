@@ -277,8 +277,15 @@ class IndexEngine:
         flt: Filter | None,
         include_values: bool,
         include_metadata: bool,
+        scan_factor: float | None = None,
+        max_candidates: int | None = None,
     ) -> tuple[list[ScoredRecord], int]:
-        """The top-k matches and the LSN the read reflects."""
+        """The top-k matches and the LSN the read reflects.
+
+        ``scan_factor`` and ``max_candidates`` tune how many clusters the planner scans (see
+        :func:`pinecone_rag.server.planner.plan_query`); None means the server's default.
+        """
+        del scan_factor, max_candidates  # the builder is not wired in yet: everything is scanned
         if sparse is not None and not self.spec.is_sparse and self.spec.metric != "dotproduct":
             raise InvalidArgumentError(
                 "Queries with sparse values are supported only by indexes with the dotproduct metric; "
@@ -371,6 +378,20 @@ class IndexEngine:
             if count:
                 counts[namespace.info.name] = count
         return counts
+
+    def wait_until_indexed(self, timeout: float | None = None) -> bool:
+        """Block until the index builder has published every write acknowledged so far.
+
+        Returns False if ``timeout`` seconds passed first. Benchmarks and tests use it to measure the
+        built index rather than the freshness layer.
+        """
+        del timeout
+        return True
+
+    def cluster_count(self, namespace: str) -> int:
+        """How many clusters the namespace's published index has (0 when nothing is published)."""
+        del namespace
+        return 0
 
     # -------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
