@@ -8,13 +8,16 @@ import random
 import struct
 import threading
 import zlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 from pinecone_rag.errors import DataLossError
 from pinecone_rag.server import wal
+from pinecone_rag.server.blobstore import LocalBlobStore
+from pinecone_rag.server.cluster_cache import ClusterCache
+from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.namespace import Namespace, NamespaceInfo
 from pinecone_rag.server.ops import DeleteIdsOp, UpsertOp, encode_op
 from pinecone_rag.server.records import IndexSpec, UpsertBatch
@@ -383,13 +386,19 @@ def test_concurrent_sync_while_appending(tmp_path: Path) -> None:
 SPEC = IndexSpec(3, "dotproduct", "dense")
 
 
+def storage(directory: Path) -> dict[str, Any]:
+    """The blob store, file cache and config a namespace in ``directory`` needs."""
+    store = LocalBlobStore(directory.parent / "blobs")
+    return {"store": store, "cache": ClusterCache(store, 1 << 30), "config": EngineConfig()}
+
+
 def upsert(ids: list[str], start: float) -> UpsertOp:
     dense = (np.arange(len(ids) * 3, dtype=np.float32).reshape(len(ids), 3) + start).astype(np.float32)
     return UpsertOp(UpsertBatch(ids, dense, [None] * len(ids), [{"n": float(i)} for i in range(len(ids))]))
 
 
 def test_namespace_replays_its_log(tmp_path: Path) -> None:
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo("docs"), SPEC)
+    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo("docs"), SPEC, **storage(tmp_path / "ns"))
     results = [namespace.write(upsert([f"a{i}", f"b{i}"], i)) for i in range(20)]
     results.append(namespace.write(DeleteIdsOp(["a3", "b4", "missing"])))
     assert [r.lsn for r in results] == list(range(1, 22))
@@ -397,7 +406,7 @@ def test_namespace_replays_its_log(tmp_path: Path) -> None:
     before = {rid: namespace.state.get(rid) for rid in namespace.state.sorted_ids()}
     namespace.close()
 
-    reopened = Namespace(tmp_path / "ns", NamespaceInfo("docs"), SPEC)
+    reopened = Namespace(tmp_path / "ns", NamespaceInfo("docs"), SPEC, **storage(tmp_path / "ns"))
     try:
         assert reopened.applied_lsn == 21
         assert reopened.state.sorted_ids() == sorted(before)
@@ -415,7 +424,7 @@ def test_namespace_replays_its_log(tmp_path: Path) -> None:
 
 
 def test_namespace_resumes_after_a_torn_tail(tmp_path: Path) -> None:
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC)
+    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
     for i in range(5):
         namespace.write(upsert([f"r{i}"], i))
     namespace.close()
@@ -423,14 +432,14 @@ def test_namespace_resumes_after_a_torn_tail(tmp_path: Path) -> None:
     with segment.open("r+b") as handle:
         handle.truncate(segment.stat().st_size - 3)
 
-    reopened = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC)
+    reopened = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
     try:
         assert reopened.applied_lsn == 4
         assert reopened.state.sorted_ids() == ["r0", "r1", "r2", "r3"]
         assert reopened.write(upsert(["again"], 9)).lsn == 5
     finally:
         reopened.close()
-    third = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC)
+    third = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
     try:
         assert third.state.sorted_ids() == ["again", "r0", "r1", "r2", "r3"]
     finally:
@@ -439,7 +448,7 @@ def test_namespace_resumes_after_a_torn_tail(tmp_path: Path) -> None:
 
 def test_namespace_refuses_to_open_an_undecodable_record(tmp_path: Path) -> None:
     """A record whose CRC holds but whose payload does not decode is corruption: never skipped silently."""
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC)
+    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
     namespace.write(upsert(["a"], 0))
     namespace.close()
     (segment,) = segments(tmp_path / "ns" / "wal")
@@ -448,11 +457,11 @@ def test_namespace_refuses_to_open_an_undecodable_record(tmp_path: Path) -> None
     with segment.open("ab") as handle:
         handle.write(wal.encode_record(2, bytes(bogus)))
     with pytest.raises(DataLossError):
-        Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC)
+        Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
 
 
 def test_namespace_concurrent_writers_share_commits(tmp_path: Path) -> None:
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC)
+    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
     lsns: list[int] = []
     lock = threading.Lock()
     errors: list[BaseException] = []

@@ -11,8 +11,10 @@ import base64
 import binascii
 import bisect
 import hashlib
+import logging
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +22,11 @@ import orjson
 
 from pinecone_rag.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from pinecone_rag.server import wal
+from pinecone_rag.server.blobstore import LocalBlobStore
+from pinecone_rag.server.cluster_cache import ClusterCache
+from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.filters import Filter, parse_filter
-from pinecone_rag.server.namespace import Namespace, NamespaceInfo, WriteResult, read_info
+from pinecone_rag.server.namespace import Namespace, NamespaceInfo, WriteResult, delete_objects, read_info
 from pinecone_rag.server.ops import (
     DeleteAllOp,
     DeleteFilterOp,
@@ -47,6 +52,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 NAMESPACES_DIR = "namespaces"
+BLOBS_DIR = "blobs"
+logger = logging.getLogger(__name__)
 
 
 def encode_token(last: str) -> str:
@@ -106,23 +113,79 @@ def namespace_directory_name(name: str) -> str:
 
 
 class IndexEngine:
-    """All namespaces of one index."""
+    """All namespaces of one index, and the background builder that indexes them.
 
-    def __init__(self, directory: Path, spec: IndexSpec) -> None:
+    Args:
+        directory: The index's data directory.
+        spec: Its dimension, metric and type.
+        config: Storage and search tuning (defaults suit most uses).
+    """
+
+    def __init__(self, directory: Path, spec: IndexSpec, config: EngineConfig | None = None) -> None:
         self.directory = directory
         self.spec = spec
+        self.config = config or EngineConfig()
         self._lock = threading.Lock()
         self._namespaces: dict[str, Namespace] = {}
         root = directory / NAMESPACES_DIR
         root.mkdir(parents=True, exist_ok=True)
+        self.store = LocalBlobStore(directory / BLOBS_DIR)
+        self.cache = ClusterCache(self.store, self.config.cache_bytes)
+        for leftover in root.glob("*.deleting"):
+            shutil.rmtree(leftover, ignore_errors=True)
         for child in sorted(root.iterdir()):
-            if not child.is_dir() or child.name.endswith(".deleting"):
+            if not child.is_dir():
                 continue
             info = read_info(child)
             if info is not None:
-                self._namespaces[info.name] = Namespace(child, info, spec)
-        for leftover in root.glob("*.deleting"):
-            shutil.rmtree(leftover, ignore_errors=True)
+                self._namespaces[info.name] = self._open(child, info)
+        live = {namespace.prefix for namespace in self._namespaces.values()}
+        for key in self.store.list():
+            prefix = key.split("/", 1)[0]
+            if prefix not in live:  # objects of a namespace whose deletion was interrupted
+                delete_objects(self.store, prefix)
+                live.add(prefix)
+        self._wake = threading.Condition(threading.Lock())
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self.config.builder:
+            self._thread = threading.Thread(target=self._build_loop, name="index-builder", daemon=True)
+            self._thread.start()
+
+    def _open(self, directory: Path, info: NamespaceInfo, *, create: bool = False) -> Namespace:
+        opener = Namespace.create if create else Namespace
+        return opener(directory, info, self.spec, store=self.store, cache=self.cache, config=self.config)
+
+    # ---------------------------------------------------------------------------------------- builder
+    def _build_loop(self) -> None:
+        """Fold freshness layers into cluster files as they fill or go idle."""
+        failures: dict[str, float] = {}
+        while True:
+            with self._wake:
+                if self._stopping.is_set():
+                    return
+                self._wake.wait(timeout=min(0.1, self.config.build_idle_s))
+            if self._stopping.is_set():
+                return
+            now = time.monotonic()
+            with self._lock:
+                namespaces = list(self._namespaces.values())
+            for namespace in namespaces:
+                if self._stopping.is_set():
+                    return
+                if failures.get(namespace.prefix, 0.0) > now or not namespace.wants_build(now):
+                    continue
+                try:
+                    namespace.build()
+                    failures.pop(namespace.prefix, None)
+                except Exception:
+                    # The freshness layer still holds everything; try again later rather than spin.
+                    logger.exception("building namespace %r failed", namespace.info.name)
+                    failures[namespace.prefix] = time.monotonic() + 5.0
+
+    def _nudge(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
 
     # ------------------------------------------------------------------------------------ namespaces
     def _existing(self, name: str) -> Namespace | None:
@@ -134,7 +197,7 @@ class IndexEngine:
             namespace = self._namespaces.get(name)
             if namespace is None:
                 directory = self.directory / NAMESPACES_DIR / namespace_directory_name(name)
-                namespace = Namespace.create(directory, NamespaceInfo(name), self.spec)
+                namespace = self._open(directory, NamespaceInfo(name), create=True)
                 self._namespaces[name] = namespace
             return namespace
 
@@ -177,7 +240,7 @@ class IndexEngine:
             info = NamespaceInfo(name, explicit=True, schema=schema)
             if existing is not None:
                 existing.close()
-            namespace = Namespace.create(directory, info, self.spec)
+            namespace = self._open(directory, info, create=True)
             self._namespaces[name] = namespace
         return self._summary(namespace)
 
@@ -190,6 +253,7 @@ class IndexEngine:
             del self._namespaces[name]
         namespace.close()
         _remove_tree(namespace.directory)
+        delete_objects(self.store, namespace.prefix)
 
     # ----------------------------------------------------------------------------------------- writes
     def upsert(self, namespace: str, batch: UpsertBatch) -> WriteResult:
@@ -285,7 +349,6 @@ class IndexEngine:
         ``scan_factor`` and ``max_candidates`` tune how many clusters the planner scans (see
         :func:`pinecone_rag.server.planner.plan_query`); None means the server's default.
         """
-        del scan_factor, max_candidates  # the builder is not wired in yet: everything is scanned
         if sparse is not None and not self.spec.is_sparse and self.spec.metric != "dotproduct":
             raise InvalidArgumentError(
                 "Queries with sparse values are supported only by indexes with the dotproduct metric; "
@@ -325,6 +388,8 @@ class IndexEngine:
                 flt=flt,
                 include_values=include_values,
                 include_metadata=include_metadata,
+                scan_factor=scan_factor,
+                max_candidates=max_candidates,
             )
             return matches, target.applied_lsn
 
@@ -382,20 +447,44 @@ class IndexEngine:
     def wait_until_indexed(self, timeout: float | None = None) -> bool:
         """Block until the index builder has published every write acknowledged so far.
 
-        Returns False if ``timeout`` seconds passed first. Benchmarks and tests use it to measure the
-        built index rather than the freshness layer.
+        Returns False if ``timeout`` seconds passed first (or the builder is off). Benchmarks and tests
+        use it to measure the built index rather than the freshness layer.
         """
-        del timeout
+        if self._thread is None:
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            targets = [(ns, ns.applied_lsn) for ns in self._namespaces.values()]
+        for namespace, _ in targets:
+            namespace.build_requested = True
+        self._nudge()
+        for namespace, lsn in targets:
+            while namespace.indexed_lsn < lsn:
+                state = namespace.state
+                if state.active.empty and state.frozen is None:
+                    break  # the writes since the last build changed nothing that needs files
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                namespace.build_requested = True
+                self._nudge()
+                time.sleep(0.005)
         return True
 
     def cluster_count(self, namespace: str) -> int:
         """How many clusters the namespace's published index has (0 when nothing is published)."""
-        del namespace
-        return 0
+        target = self._existing(namespace)
+        if target is None:
+            return 0
+        with target.reading() as state:
+            return len(state.published.cluster_ids)
 
     # -------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
-        """Close every namespace (acknowledged writes are already durable)."""
+        """Stop the builder and close every namespace (acknowledged writes are already durable)."""
+        self._stopping.set()
+        self._nudge()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
         with self._lock:
             namespaces = list(self._namespaces.values())
             self._namespaces.clear()

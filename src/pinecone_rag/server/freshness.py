@@ -34,6 +34,8 @@ from pinecone_rag.server.records import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator
+
     import numpy.typing as npt
 
 _MIN_CAPACITY = 64
@@ -122,6 +124,78 @@ class FreshnessState:
         """Ids of all live records whose metadata matches ``flt``, in bitwise order."""
         return sorted(self._ids[row] or "" for row in self._matching_rows(flt))
 
+    def matching_rows(self, flt: Filter | None, exclude_rows: Collection[int] = ()) -> list[int]:
+        """Live rows whose metadata matches ``flt`` (every live row for None), minus ``exclude_rows``."""
+        rows = self._matching_rows(flt)
+        if not exclude_rows:
+            return rows
+        return [row for row in rows if row not in exclude_rows]
+
+    def row(self, record_id: str) -> int | None:
+        """The live row of ``record_id``, or None."""
+        return self._row_of.get(record_id)
+
+    def id_at(self, row: int) -> str:
+        """The id of a live row."""
+        record_id = self._ids[row]
+        assert record_id is not None
+        return record_id
+
+    def record_at(self, row: int, *, values: bool = True, metadata: bool = True) -> Record:
+        """A live row as a record (vectors copied)."""
+        return self._record(row, values=values, metadata=metadata)
+
+    def ids(self) -> Iterator[str]:
+        """Every live id, in no particular order."""
+        return iter(self._row_of)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes of vector data held (dense rows, live or not, and sparse entries)."""
+        dense = self._alive.size * 4 * (self.spec.dimension or 0) if self._dense is not None else 0
+        return dense + self._sp_idx.size * 8
+
+    def live(self) -> tuple[list[str], FloatArray | None, list[SparseVector | None], list[Metadata | None]]:
+        """Every live record as columns (ids, dense block, sparse, metadata), in row order."""
+        rows = np.flatnonzero(self._alive.view())
+        ids = [self._ids[row] or "" for row in rows.tolist()]
+        dense = None if self._dense is None else np.ascontiguousarray(self._dense.view()[rows])
+        sparse: list[SparseVector | None] = []
+        for row in rows.tolist():
+            if self._sp_start[row] < 0:
+                sparse.append(None)
+                continue
+            start, length = self._sp_start[row], self._sp_len[row]
+            sparse.append(
+                SparseVector(
+                    self._sp_idx.data[start : start + length], self._sp_val.data[start : start + length]
+                )
+            )
+        return ids, dense, sparse, [self._metadata[row] for row in rows.tolist()]
+
+    def append(
+        self,
+        ids: list[str],
+        dense: FloatArray | None,
+        sparse: list[SparseVector | None],
+        metadata: list[Metadata | None],
+    ) -> None:
+        """Add records, replacing live ones with the same ids."""
+        self._sorted_ids = None
+        self._append(ids, dense, sparse, metadata)
+
+    def kill(self, record_id: str) -> int:
+        """Delete ``record_id``; returns 1 if it was live."""
+        self._sorted_ids = None
+        killed = self._kill(record_id)
+        self._maybe_compact()
+        return killed
+
+    def merge_metadata(self, record_id: str, set_metadata: Metadata) -> None:
+        """Merge ``set_metadata`` into a live record's metadata in place."""
+        row = self._row_of[record_id]
+        self._metadata[row] = merge_metadata(self._metadata[row], set_metadata)
+
     def _matching_rows(self, flt: Filter | None) -> list[int]:
         alive = self._alive.view()
         if flt is None:
@@ -154,16 +228,20 @@ class FreshnessState:
         flt: Filter | None,
         include_values: bool,
         include_metadata: bool,
+        exclude_rows: Collection[int] = (),
     ) -> list[ScoredRecord]:
         """Exact top-k by the index metric over live records that match ``flt``.
 
         Scores: cosine similarity, dot product (plus the sparse dot product for hybrid queries), or the
-        squared euclidean distance (lower is better, sorted ascending).
+        squared euclidean distance (lower is better, sorted ascending). ``exclude_rows`` are rows that a
+        newer layer replaced or deleted.
         """
         n = self._alive.size
         if n == 0 or not self._row_of:
             return []
         mask = self._alive.view().copy()
+        if exclude_rows:
+            mask[list(exclude_rows)] = False
         if flt is not None:
             metadata = self._metadata
             matches = flt.matches

@@ -9,6 +9,7 @@ tail is cut off; anywhere else it is corruption and is reported, never served.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import struct
@@ -225,3 +226,25 @@ class WalWriter:
 def iter_segment_paths(directory: Path) -> Iterator[Path]:
     """The segment files of a WAL directory in LSN order."""
     yield from _segments(directory)
+
+
+def truncate_through(directory: Path, lsn: int) -> list[Path]:
+    """Delete the segments whose records all have LSNs up to ``lsn`` (never the newest segment).
+
+    The index builder calls this once a manifest covering ``lsn`` is published: those records are in
+    cluster files, so recovery no longer needs them. A segment's last LSN is one below the next
+    segment's first, which its name gives.
+
+    Returns:
+        The deleted segment paths.
+    """
+    segments = _segments(directory)
+    deleted: list[Path] = []
+    for current, following in itertools.pairwise(segments):
+        if int(following.stem) - 1 > lsn:
+            break
+        current.unlink(missing_ok=True)
+        deleted.append(current)
+    if deleted:
+        fsync_directory(directory)
+    return deleted

@@ -1,0 +1,77 @@
+"""A least-recently-used cache of open cluster files, bounded by the bytes they map.
+
+Mapping a file costs a system call and, on first open, a CRC pass over it; keeping every file of a large
+index mapped would pin address space and page cache the OS could use better. Evicting a file only drops
+the cache's reference: a query that still holds arrays of it keeps reading them (the mapping lives until
+the last array goes away), so eviction never races with a scan.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from pinecone_rag.server.cluster_file import ClusterFile
+
+if TYPE_CHECKING:
+    from pinecone_rag.server.blobstore import BlobStore
+
+
+class ClusterCache:
+    """Open :class:`ClusterFile` objects by key, least recently used first out.
+
+    A file's section checksums are verified the first time the process opens it; reopening after an
+    eviction trusts the file (it is immutable and was verified already).
+
+    Args:
+        store: Where the files live.
+        budget_bytes: Evict least recently used files while the open ones map more than this.
+    """
+
+    def __init__(self, store: BlobStore, budget_bytes: int) -> None:
+        self._store = store
+        self._budget = budget_bytes
+        self._lock = threading.Lock()
+        self._open: OrderedDict[str, ClusterFile] = OrderedDict()
+        self._bytes = 0
+        self._verified: set[str] = set()
+
+    def get(self, key: str) -> ClusterFile:
+        """The open file under ``key``, mapping it if needed.
+
+        Raises:
+            DataLossError: The file is missing or damaged.
+        """
+        with self._lock:
+            cached = self._open.get(key)
+            if cached is not None:
+                self._open.move_to_end(key)
+                return cached
+            verify = key not in self._verified
+        opened = ClusterFile.open(self._store, key, verify=verify)
+        with self._lock:
+            self._verified.add(key)
+            cached = self._open.get(key)
+            if cached is not None:  # another thread opened it meanwhile
+                return cached
+            self._open[key] = opened
+            self._bytes += opened.nbytes
+            while self._bytes > self._budget and len(self._open) > 1:
+                _, evicted = self._open.popitem(last=False)
+                self._bytes -= evicted.nbytes
+        return opened
+
+    def forget(self, keys: set[str]) -> None:
+        """Drop files that are no longer referenced (deleted by garbage collection)."""
+        with self._lock:
+            for key in keys:
+                evicted = self._open.pop(key, None)
+                if evicted is not None:
+                    self._bytes -= evicted.nbytes
+                self._verified.discard(key)
+
+    @property
+    def mapped_bytes(self) -> int:
+        """Bytes of the files currently held open."""
+        return self._bytes

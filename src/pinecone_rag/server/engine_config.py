@@ -1,0 +1,53 @@
+"""Tuning of the local engine's storage: index builder, freshness layer, planner and executor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pinecone_rag.server.kmeans import DEFAULT_TARGET_CLUSTER_SIZE
+from pinecone_rag.server.planner import DEFAULT_MIN_PROBE, DEFAULT_PROBE_FRACTION
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How an index stores, indexes and searches its records.
+
+    Attributes:
+        build_min_records: The builder folds the freshness layer into cluster files once it holds this
+            many records...
+        build_growth: ...or this fraction of the published records, whichever is more (so the cost of
+            rewriting clusters stays proportional to what was written)...
+        build_idle_s: ...or once the namespace has had no write for this long.
+        freshness_max_records: Writes are refused with RESOURCE_EXHAUSTED (429 over REST) while the
+            freshness layers of a namespace hold this many records, until the builder catches up.
+        freshness_max_bytes: The same cap in bytes of vector data.
+        target_cluster_size: Records per cluster the builder aims for; clusters above twice this are
+            split, clusters below an eighth of it are merged into a neighbour.
+        sparse_chunk_records: Records per cluster file of a sparse-only index (no centroids there).
+        probe_fraction: Share of clusters a query scans by default (``scanFactor`` multiplies it).
+        min_probe: The fewest clusters a query scans.
+        cache_bytes: Budget of memory-mapped cluster files kept open (least recently used are closed).
+        builder: Run the background builder at all (off: everything stays in the freshness layer).
+        seed: Seeds k-means, so builds are reproducible.
+    """
+
+    build_min_records: int = 2_000
+    build_growth: float = 0.25
+    build_idle_s: float = 0.5
+    freshness_max_records: int = 500_000
+    freshness_max_bytes: int = 1 << 30
+    target_cluster_size: int = DEFAULT_TARGET_CLUSTER_SIZE
+    sparse_chunk_records: int = 16_384
+    probe_fraction: float = DEFAULT_PROBE_FRACTION
+    min_probe: int = DEFAULT_MIN_PROBE
+    cache_bytes: int = 2 << 30
+    builder: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.build_min_records < 1 or self.target_cluster_size < 2 or self.sparse_chunk_records < 1:
+            raise ValueError("build_min_records, target_cluster_size and sparse_chunk_records must be >= 1")
+        if self.freshness_max_records <= self.build_min_records:
+            raise ValueError("freshness_max_records must exceed build_min_records")
+        if not 0 < self.probe_fraction <= 1:
+            raise ValueError("probe_fraction must be in (0, 1]")

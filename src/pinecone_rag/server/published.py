@@ -1,0 +1,242 @@
+"""A namespace's published index: the cluster files its current manifest names, ready to query.
+
+The index builder produces a new :class:`PublishedIndex` with every publish; readers use whichever one
+the namespace held when their read began. Besides the manifest it keeps what queries need in memory:
+where each id lives (cluster and row), each cluster's metadata statistics for the planner, and the
+centroids by cluster position. Cluster files themselves are mapped on demand through a shared
+:class:`~pinecone_rag.server.cluster_cache.ClusterCache`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from pinecone_rag.server.column_filter import column_mask
+from pinecone_rag.server.executor import ScanQuery, ScanResult, scan_cluster
+from pinecone_rag.server.manifest import load_current, read_centroids
+from pinecone_rag.server.planner import may_match, plan_query
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    import numpy.typing as npt
+
+    from pinecone_rag.server.blobstore import BlobStore
+    from pinecone_rag.server.cluster_cache import ClusterCache
+    from pinecone_rag.server.cluster_file import ClusterFile
+    from pinecone_rag.server.cluster_stats import ClusterStats
+    from pinecone_rag.server.engine_config import EngineConfig
+    from pinecone_rag.server.filters import Filter
+    from pinecone_rag.server.manifest import Manifest
+    from pinecone_rag.server.records import IndexSpec, Metric, Record
+
+_ROW_BITS: Final = 32
+_ROW_MASK: Final = (1 << _ROW_BITS) - 1
+
+
+def pack_location(cluster_id: int, row: int) -> int:
+    """One int for (cluster, row): a dict of ints costs far less than a dict of tuples."""
+    return (cluster_id << _ROW_BITS) | row
+
+
+def unpack_location(location: int) -> tuple[int, int]:
+    """Inverse of :func:`pack_location`."""
+    return location >> _ROW_BITS, location & _ROW_MASK
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A match in a cluster file."""
+
+    score: float
+    cluster_id: int
+    row: int
+
+
+class PublishedIndex:
+    """The cluster files of one manifest, their statistics, centroids and id locations (immutable).
+
+    Args:
+        store: The index's blob store.
+        prefix: The namespace's key prefix.
+        spec: The index's metric and dimension.
+        cache: The open-file cache shared by the index.
+        manifest: The manifest, or None for a namespace that was never published.
+        location: Every id in the manifest's clusters -> :func:`pack_location` of its cluster and row.
+        stats: Each cluster's metadata statistics, by cluster id.
+        centroids: Centroids by cluster position in ``manifest.clusters``, or None (unclustered).
+    """
+
+    def __init__(
+        self,
+        store: BlobStore,
+        prefix: str,
+        spec: IndexSpec,
+        cache: ClusterCache,
+        *,
+        manifest: Manifest | None,
+        location: dict[str, int],
+        stats: dict[int, ClusterStats],
+        centroids: npt.NDArray[np.float32] | None,
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.spec = spec
+        self.cache = cache
+        self.manifest = manifest
+        self.location = location
+        self.stats = stats
+        self.centroids = centroids
+        clusters = manifest.clusters if manifest is not None else ()
+        self.keys: dict[int, str] = {ref.cluster_id: ref.key for ref in clusters}
+        self.counts: dict[int, int] = {ref.cluster_id: ref.count for ref in clusters}
+        self.cluster_ids: tuple[int, ...] = tuple(ref.cluster_id for ref in clusters)
+
+    @classmethod
+    def empty(cls, store: BlobStore, prefix: str, spec: IndexSpec, cache: ClusterCache) -> PublishedIndex:
+        """A namespace with nothing published."""
+        return cls(store, prefix, spec, cache, manifest=None, location={}, stats={}, centroids=None)
+
+    @classmethod
+    def load(cls, store: BlobStore, prefix: str, spec: IndexSpec, cache: ClusterCache) -> PublishedIndex:
+        """Open the namespace's current manifest (every cluster file is mapped and verified once).
+
+        Raises:
+            DataLossError: The manifest, the centroids or a cluster file is missing or damaged.
+        """
+        manifest = load_current(store, prefix)
+        if manifest is None:
+            return cls.empty(store, prefix, spec, cache)
+        location: dict[str, int] = {}
+        stats: dict[int, ClusterStats] = {}
+        for ref in manifest.clusters:
+            file = cache.get(ref.key)
+            base = ref.cluster_id << _ROW_BITS
+            location.update(zip(file.ids, range(base, base + file.count), strict=True))
+            stats[ref.cluster_id] = file.stats
+        centroids = None
+        if manifest.centroids_key is not None and all(
+            ref.centroid_row is not None for ref in manifest.clusters
+        ):
+            table = read_centroids(store, manifest.centroids_key)
+            centroids = table[[ref.centroid_row or 0 for ref in manifest.clusters]]
+        return cls(
+            store, prefix, spec, cache, manifest=manifest, location=location, stats=stats, centroids=centroids
+        )
+
+    # ----------------------------------------------------------------------------------------- lookup
+    @property
+    def count(self) -> int:
+        """Records in the cluster files."""
+        return len(self.location)
+
+    @property
+    def indexed_lsn(self) -> int:
+        """Every write up to this LSN is in the cluster files."""
+        return 0 if self.manifest is None else self.manifest.indexed_lsn
+
+    @property
+    def version(self) -> int:
+        """The manifest version (0 before the first publish)."""
+        return 0 if self.manifest is None else self.manifest.version
+
+    def file(self, cluster_id: int) -> ClusterFile:
+        """The open cluster file of ``cluster_id``."""
+        return self.cache.get(self.keys[cluster_id])
+
+    def locate(self, record_id: str) -> tuple[int, int] | None:
+        """(cluster id, row) of ``record_id``, or None when it is not in the cluster files."""
+        location = self.location.get(record_id)
+        return None if location is None else unpack_location(location)
+
+    def record(self, cluster_id: int, row: int, *, values: bool = True, metadata: bool = True) -> Record:
+        """One record; vectors are copied out of the mapping when asked for."""
+        stored = self.file(cluster_id).record(row)
+        dense = None if not values or stored.values is None else np.array(stored.values)
+        sparse = stored.sparse if values else None
+        if sparse is not None:
+            sparse = type(sparse)(np.array(sparse.indices), np.array(sparse.values))
+        return type(stored)(stored.id, dense, sparse, stored.metadata if metadata else None)
+
+    def ids(self) -> Iterator[str]:
+        """Every id in the cluster files (in no particular order)."""
+        return iter(self.location)
+
+    # ------------------------------------------------------------------------------------------ reads
+    def matching(self, flt: Filter, hidden: Mapping[int, set[int]]) -> Iterator[tuple[int, int]]:
+        """(cluster id, row) of every visible record whose metadata matches ``flt``."""
+        for cluster_id in self.cluster_ids:
+            if not may_match(flt.root, self.stats[cluster_id]):
+                continue
+            file = self.file(cluster_id)
+            mask = column_mask(flt, file.metadata_columns(), file.count)
+            gone = hidden.get(cluster_id)
+            if gone:
+                mask[list(gone)] = False
+            for row in np.flatnonzero(mask).tolist():
+                yield cluster_id, row
+
+    def search(
+        self,
+        query: ScanQuery,
+        hidden: Mapping[int, set[int]],
+        config: EngineConfig,
+        *,
+        scan_factor: float | None = None,
+        max_candidates: int | None = None,
+        full_scan: bool = False,
+    ) -> list[Hit]:
+        """The best ``query.top_k`` visible records of the clusters the planner picks, best first."""
+        if not self.cluster_ids:
+            return []
+        counts = [self.counts[cluster_id] for cluster_id in self.cluster_ids]
+        plan = plan_query(
+            query.vector if self.centroids is not None else None,
+            self.centroids,
+            self.cluster_ids,
+            counts,
+            [self.stats[cluster_id] for cluster_id in self.cluster_ids],
+            metric=_metric(self.spec.metric),
+            top_k=query.top_k,
+            flt=query.flt,
+            scan_factor=scan_factor,
+            max_candidates=max_candidates,
+            default_probe_fraction=config.probe_fraction,
+            min_probe=config.min_probe,
+            full_scan=full_scan,
+        )
+        results: list[tuple[int, ScanResult]] = []
+        matched = scanned = 0
+        for position, cluster_id in enumerate(plan.clusters):
+            if position >= plan.probe:
+                if not plan.expand_until_k or matched >= query.top_k:
+                    break
+                if plan.max_records is not None and scanned >= plan.max_records:
+                    break
+            gone = hidden.get(cluster_id)
+            rows = np.fromiter(gone, dtype=np.int64, count=len(gone)) if gone else None
+            result = scan_cluster(self.file(cluster_id), query, rows)
+            scanned += self.counts[cluster_id]
+            matched += result.matched
+            if len(result.rows):
+                results.append((cluster_id, result))
+        return _merge(results, query)
+
+
+def _merge(results: list[tuple[int, ScanResult]], query: ScanQuery) -> list[Hit]:
+    if not results:
+        return []
+    scores = np.concatenate([result.scores for _, result in results])
+    clusters = np.concatenate([np.full(len(result.rows), cid, dtype=np.int64) for cid, result in results])
+    rows = np.concatenate([result.rows for _, result in results])
+    key = scores if query.ascending else -scores
+    order = np.lexsort((rows, clusters, key))[: query.top_k]
+    return [Hit(float(scores[i]), int(clusters[i]), int(rows[i])) for i in order]
+
+
+def _metric(metric: str) -> Metric:
+    assert metric in ("cosine", "euclidean", "dotproduct")
+    return metric  # type: ignore[return-value]
