@@ -21,12 +21,6 @@ DEFAULT_DATA_DIR = "./pinecone-data"
 def _serve(args: argparse.Namespace) -> int:
     from pinecone_rag.server import LocalServer
 
-    if args.blas_threads:
-        from threadpoolctl import threadpool_limits
-
-        # Concurrent queries each calling a multi-threaded BLAS oversubscribe the cores: on 2 cores,
-        # 8 queries in flight ran 3x slower per query than with one BLAS thread each (measured).
-        threadpool_limits(limits=args.blas_threads, user_api="blas")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -38,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_port_start=args.data_port_start,
         host_format=args.host_format,
         log_level=args.log_level,
+        blas_threads=args.blas_threads,
     )
     stopping = threading.Event()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,13 +27,16 @@ from pinecone_rag.errors import (
     UnprocessableEntityError,
 )
 from pinecone_rag.server.control_db import IndexRecord
+from pinecone_rag.server.embedding_models import shared_registry
 from pinecone_rag.server.index_model import V2026_07, index_host, index_json, negotiate_version
+from pinecone_rag.server.inference_api import inference_routes
 from pinecone_rag.server.validation import MAX_DIMENSION
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
     from pinecone_rag.server.auth import KeyRing
+    from pinecone_rag.server.embedding_models import ModelRegistry
     from pinecone_rag.server.indexes import IndexManager
     from pinecone_rag.server.settings import ServerSettings
 
@@ -215,6 +219,65 @@ def parse_create_2026(body: dict[str, Any], project_id: str) -> IndexRecord:
     return parse_create_2025(converted, project_id)
 
 
+def parse_create_for_model(body: dict[str, Any], project_id: str, models: ModelRegistry) -> IndexRecord:
+    """An IndexRecord (with its ``embed`` config) from a CreateIndexForModelRequest.
+
+    The index takes the model's dimension and vector type; the metric defaults to the model's first
+    supported one. Read and write parameters are checked against the model and stored with defaults
+    filled in (``input_type`` query for reads, passage for writes).
+    """
+    for key in ("name", "cloud", "region", "embed"):
+        if key not in body:
+            raise _missing(key)
+    embed = body["embed"]
+    if not isinstance(embed, dict):
+        raise UnprocessableEntityError("Failed to deserialize the JSON body: `embed` must be an object.")
+    for key in ("model", "field_map"):
+        if key not in embed:
+            raise _missing(key)
+    field_map = embed["field_map"]
+    if not isinstance(field_map, dict) or not isinstance(field_map.get("text"), str) or not field_map["text"]:
+        raise InvalidArgumentError("field_map must map 'text' to the name of the record field to embed.")
+    info = models.usable(embed["model"], "embed")
+    metric = embed.get("metric") or info.default_metric
+    if metric not in info.metrics:
+        raise InvalidArgumentError(
+            f"Model '{info.name}' supports the metrics {', '.join(info.metrics)}; got {metric!r}."
+        )
+    dimension = embed.get("dimension")
+    if dimension is not None and dimension != info.dimension:
+        raise InvalidArgumentError(
+            f"Model '{info.name}' has "
+            + (f"dimension {info.dimension}" if info.dimension else "no dimension (sparse)")
+            + f"; got {dimension!r}."
+        )
+    read = {"input_type": "query", **(embed.get("read_parameters") or {})}
+    write = {"input_type": "passage", **(embed.get("write_parameters") or {})}
+    config: dict[str, Any] = {
+        "model": info.name,
+        "metric": metric,
+        "vector_type": info.vector_type,
+        "field_map": {"text": field_map["text"]},
+        "read_parameters": models.check_parameters(info.name, "embed", read),
+        "write_parameters": models.check_parameters(info.name, "embed", write),
+    }
+    if info.dimension is not None:
+        config["dimension"] = info.dimension
+    record = parse_create_2025(
+        {
+            "name": body["name"],
+            "dimension": info.dimension,
+            "metric": metric,
+            "vector_type": info.vector_type,
+            "spec": {"serverless": {"cloud": body["cloud"], "region": body["region"]}},
+            "tags": body.get("tags"),
+            "deletion_protection": body.get("deletion_protection"),
+        },
+        project_id,
+    )
+    return replace(record, embed=config)
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
@@ -226,8 +289,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def build_control_app(settings: ServerSettings, keyring: KeyRing, manager: IndexManager) -> Starlette:
-    """The Starlette app of the control-plane port."""
+def build_control_app(
+    settings: ServerSettings, keyring: KeyRing, manager: IndexManager, models: ModelRegistry | None = None
+) -> Starlette:
+    """The Starlette app of the control-plane port (``models``: the Inference API's, default shared)."""
+    registry = models or shared_registry()
 
     def describe(record: IndexRecord, version: str) -> dict[str, Any]:
         handle = manager.get(record.project_id, record.name)
@@ -259,6 +325,13 @@ def build_control_app(settings: ServerSettings, keyring: KeyRing, manager: Index
         body = await _json_body(request)
         parse = parse_create_2026 if version >= V2026_07 else parse_create_2025
         record = parse(body, project_id)
+        handle = await manager.create(record)
+        return json_response(describe(handle.record, version), 201, grpc_headers(project_id, record.name))
+
+    @endpoint
+    async def create_index_for_model(request: Request, project_id: str, version: str) -> Response:
+        body = await _json_body(request)
+        record = parse_create_for_model(body, project_id, registry)
         handle = await manager.create(record)
         return json_response(describe(handle.record, version), 201, grpc_headers(project_id, record.name))
 
@@ -337,7 +410,7 @@ def build_control_app(settings: ServerSettings, keyring: KeyRing, manager: Index
         Route("/health", health, methods=["GET"]),
         Route("/indexes", list_indexes, methods=["GET"]),
         Route("/indexes", create_index, methods=["POST"]),
-        Route("/indexes/create-for-model", unsupported, methods=["POST"]),
+        Route("/indexes/create-for-model", create_index_for_model, methods=["POST"]),
         Route("/indexes/{name}", describe_index, methods=["GET"]),
         Route("/indexes/{name}", configure_index, methods=["PATCH"]),
         Route("/indexes/{name}", delete_index, methods=["DELETE"]),
@@ -348,5 +421,6 @@ def build_control_app(settings: ServerSettings, keyring: KeyRing, manager: Index
         Route("/backups/{backup_id}", unsupported, methods=["GET", "DELETE"]),
         Route("/restore-jobs", unsupported, methods=["GET"]),
         Route("/actions/whoami", whoami, methods=["GET"]),
+        *inference_routes(registry, endpoint),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

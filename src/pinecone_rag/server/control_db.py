@@ -54,9 +54,12 @@ CREATE TABLE IF NOT EXISTS indexes (
     deletion_protection TEXT NOT NULL,
     port INTEGER,
     created_at REAL NOT NULL,
+    embed TEXT,
     UNIQUE (project_id, name)
 );
 """
+# Columns added after the first release, with their definitions: added to older databases at open.
+_ADDED_INDEX_COLUMNS = {"embed": "TEXT"}
 
 
 def hash_key(secret: str) -> str:
@@ -99,6 +102,8 @@ class IndexRecord:
     deletion_protection: str = "disabled"
     port: int | None = None
     created_at: float = 0.0
+    embed: dict[str, Any] | None = None
+    """The integrated-embedding config (model, field_map, ...) of an index made for a model."""
 
 
 def _index_from_row(row: sqlite3.Row) -> IndexRecord:
@@ -114,6 +119,7 @@ def _index_from_row(row: sqlite3.Row) -> IndexRecord:
         deletion_protection=row["deletion_protection"],
         port=row["port"],
         created_at=row["created_at"],
+        embed=orjson.loads(row["embed"]) if row["embed"] else None,
     )
 
 
@@ -130,6 +136,10 @@ class ControlDatabase:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
+            present = {row["name"] for row in self._conn.execute("PRAGMA table_info(indexes)")}
+            for column, definition in _ADDED_INDEX_COLUMNS.items():
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE indexes ADD COLUMN {column} {definition}")
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -231,7 +241,7 @@ class ControlDatabase:
         """Store a new index (sqlite3.IntegrityError when the name is taken in the project)."""
         self._run(
             "INSERT INTO indexes (id, project_id, name, dimension, metric, vector_type, spec, tags, "
-            "deletion_protection, port, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "deletion_protection, port, created_at, embed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.project_id,
@@ -244,6 +254,7 @@ class ControlDatabase:
                 record.deletion_protection,
                 record.port,
                 record.created_at,
+                None if record.embed is None else orjson.dumps(record.embed).decode(),
             ),
         )
 

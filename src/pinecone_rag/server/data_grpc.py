@@ -17,7 +17,7 @@ from pinecone_rag.errors import ApiError, InvalidArgumentError, NotFoundError
 from pinecone_rag.server.data_service import DataService, QueryInput, UpdateInput, UpsertInput
 from pinecone_rag.server.engine import display_namespace
 from pinecone_rag.wire import messages as pb
-from pinecone_rag.wire.codec import DecodedUpsert, decode_upsert_request
+from pinecone_rag.wire.codec import DecodedUpsertColumns, decode_upsert_columns
 from pinecone_rag.wire.structs import fill_struct, struct_to_dict
 
 if TYPE_CHECKING:
@@ -133,25 +133,25 @@ class VectorServiceHandlers:
     def upsert(self, request: bytes, context: grpc.ServicerContext) -> Any:
         """Upsert: write records durably."""
         try:
-            # The hand-written decoder turns packed floats into numpy without per-float Python objects.
-            decoded: DecodedUpsert = decode_upsert_request(request)
+            # The hand-written decoder turns packed floats into one numpy matrix without per-float work.
+            decoded: DecodedUpsertColumns = decode_upsert_columns(request)
         except ValueError as exc:
             raise InvalidArgumentError(f"The request is not a valid protobuf message: {exc}") from exc
-        vectors = decoded.vectors
-        has_dense = any(v.values is not None for v in vectors)
-        dense = [v.values if v.values is not None else _NO_VALUES for v in vectors] if has_dense else None
+        dense: Any = decoded.matrix
+        if dense is None and any(values is not None for values in decoded.values):
+            dense = [_NO_VALUES if values is None else values for values in decoded.values]
         result = self.service.upsert(
             UpsertInput(
                 namespace=decoded.namespace,
-                ids=[v.id for v in vectors],
+                ids=decoded.ids,
                 dense=dense,
-                sparse=[v.sparse for v in vectors],
-                metadata=[v.metadata for v in vectors],
+                sparse=decoded.sparse,
+                metadata=decoded.metadata,
                 request_bytes=len(request),
             )
         )
         self._lsn(context, LSN_HEADER, result.lsn)
-        return pb.UpsertResponse(upserted_count=len(vectors))
+        return pb.UpsertResponse(upserted_count=len(decoded.ids))
 
     def query(self, request: Any, context: grpc.ServicerContext) -> Any:
         """Query: top-k by vector, id, sparse or hybrid."""

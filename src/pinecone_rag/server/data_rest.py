@@ -20,8 +20,10 @@ from starlette.routing import Route
 
 from pinecone_rag.errors import ApiError, InvalidArgumentError, NotFoundError, PayloadTooLargeError
 from pinecone_rag.server.data_service import DataService, QueryInput, UpdateInput, UpsertInput
+from pinecone_rag.server.embedding_models import shared_registry
 from pinecone_rag.server.engine import display_namespace
 from pinecone_rag.server.index_model import V2025_04, V2026_07, negotiate_version
+from pinecone_rag.server.records_api import records_routes
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from pinecone_rag.server.auth import KeyRing
+    from pinecone_rag.server.embedding_models import ModelRegistry
     from pinecone_rag.server.engine import NamespaceSummary
     from pinecone_rag.server.namespace import WriteResult
     from pinecone_rag.server.records import Record
@@ -180,8 +183,15 @@ def _run_upsert(service: DataService, raw: bytes) -> tuple[WriteResult, int]:
     return service.upsert(decoded), len(decoded.ids)
 
 
-def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> Starlette:
-    """The REST data-plane app of one index."""
+def build_data_app(
+    service: DataService,
+    keyring: KeyRing,
+    project_id: str,
+    *,
+    embed: dict[str, Any] | None = None,
+    models: ModelRegistry | None = None,
+) -> Starlette:
+    """The REST data-plane app of one index (``embed``: its integrated-embedding config, if any)."""
 
     def endpoint(
         fn: Callable[[Request, str], Awaitable[Response]],
@@ -401,5 +411,6 @@ def build_data_app(service: DataService, keyring: KeyRing, project_id: str) -> S
         Route("/namespaces", create_namespace, methods=["POST"]),
         Route("/namespaces/{namespace:path}", describe_namespace, methods=["GET"]),
         Route("/namespaces/{namespace:path}", delete_namespace, methods=["DELETE"]),
+        *records_routes(service, embed, models or shared_registry(), endpoint, raw_body),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

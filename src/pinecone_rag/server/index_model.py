@@ -135,4 +135,6 @@ def index_json(record: IndexRecord, version: str, host: str) -> dict[str, Any]:
         body["dimension"] = record.dimension
     if record.tags:
         body["tags"] = dict(record.tags)
+    if record.embed is not None:
+        body["embed"] = dict(record.embed)
     return body

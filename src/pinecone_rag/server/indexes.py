@@ -223,7 +223,7 @@ class IndexManager:
         if port != record.port:
             record = self._database.update_index(record, port=port)
         config = uvicorn.Config(
-            build_data_app(service, self._keyring, record.project_id),
+            build_data_app(service, self._keyring, record.project_id, embed=record.embed),
             http=_http_protocol(),
             lifespan="off",
             log_config=None,

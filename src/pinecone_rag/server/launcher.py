@@ -23,6 +23,7 @@ import uvicorn
 
 from pinecone_rag.errors import ConfigurationError
 from pinecone_rag.server.auth import KeyRing
+from pinecone_rag.server.blas import limit_blas_threads
 from pinecone_rag.server.control_api import build_control_app
 from pinecone_rag.server.control_db import ControlDatabase
 from pinecone_rag.server.indexes import IndexManager
@@ -105,6 +106,7 @@ class LocalServer:
         if self._thread is not None:
             raise RuntimeError("The server is already running.")
         self._check_exposure()
+        limit_blas_threads(self.settings.blas_threads)
         self._lock.acquire()
         self._ready.clear()
         self._error = None

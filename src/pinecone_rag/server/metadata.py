@@ -8,13 +8,15 @@ JSON encoding of one record's metadata may take at most :data:`MAX_METADATA_BYTE
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from pinecone_rag.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pinecone_rag.server.records import Metadata, MetadataValue
 
 MAX_METADATA_BYTES: Final = 40960
@@ -63,6 +65,70 @@ def validate_metadata(raw: object, *, record_id: str, field: str = "metadata") -
         metadata[key] = _value(value, prefix, key)
     check_metadata_size(metadata, record_id=record_id, field=field)
     return metadata
+
+
+def validate_metadata_batch(
+    raws: Sequence[object], record_ids: Sequence[str], *, field: str = "metadata"
+) -> list[Metadata | None]:
+    """Validate the metadata of the records of one request, as :func:`validate_metadata` does each.
+
+    Metadata that is already in normal form (string keys; string, float, boolean or list-of-string
+    values; finite numbers), the form the protobuf decoder produces, is checked in one pass and returned
+    as it is, without a copy: the transports hand over freshly decoded objects that nothing else holds.
+    Anything else, including every invalid record, goes through :func:`validate_metadata`, so results
+    and error messages are exactly its own.
+
+    Args:
+        raws: Per record the metadata as decoded from JSON or from a protobuf ``Struct``.
+        record_ids: The records' ids, for error messages.
+        field: What the request calls the metadata, for error messages.
+
+    Returns:
+        Per record the metadata, or None when it is None or empty.
+
+    Raises:
+        InvalidArgumentError: A record's metadata is invalid (the first such record in order).
+    """
+    normal = [raw is None or (type(raw) is dict and _is_normal(raw)) for raw in raws]
+    sized = all(normal) and _fits(raws)  # if all of them fit in the limit, each one does
+    out: list[Metadata | None] = []
+    append = out.append
+    for record_id, raw, is_normal in zip(record_ids, raws, normal, strict=True):
+        if raw is None:
+            append(None)
+        elif is_normal and (sized or _fits(raw)):
+            append(raw or None)  # type: ignore[arg-type]  # a dict of metadata values
+        else:
+            append(validate_metadata(raw, record_id=record_id, field=field))
+    return out
+
+
+def _fits(value: object) -> bool:
+    """Whether the JSON encoding of ``value`` fits in :data:`MAX_METADATA_BYTES` (False if it has none)."""
+    try:
+        return len(orjson.dumps(value)) <= MAX_METADATA_BYTES
+    except orjson.JSONEncodeError:  # an unpaired surrogate, among others
+        return False
+
+
+def _is_normal(raw: dict[Any, Any]) -> bool:
+    """Whether ``raw`` is metadata in normal form (its size aside), which validation would return as is."""
+    for key, value in raw.items():
+        if type(key) is not str or not key or key[0] == "$":
+            return False
+        kind = type(value)
+        if kind is str or kind is bool:
+            continue
+        if kind is float:
+            if value - value != 0.0:  # NaN or infinity
+                return False
+            continue
+        if kind is not list:
+            return False
+        for item in value:
+            if type(item) is not str:
+                return False
+    return True
 
 
 def check_metadata_size(metadata: Metadata, *, record_id: str, field: str = "metadata") -> None:
@@ -202,4 +268,10 @@ def _show_number(value: object) -> str:
     return "an integer too large for a 64-bit float"
 
 
-__all__ = ["MAX_METADATA_BYTES", "check_metadata_size", "merge_metadata", "validate_metadata"]
+__all__ = [
+    "MAX_METADATA_BYTES",
+    "check_metadata_size",
+    "merge_metadata",
+    "validate_metadata",
+    "validate_metadata_batch",
+]

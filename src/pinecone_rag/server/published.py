@@ -18,6 +18,7 @@ from pinecone_rag.server.column_filter import column_mask
 from pinecone_rag.server.executor import ScanQuery, ScanResult, scan_cluster
 from pinecone_rag.server.manifest import load_current, read_centroids
 from pinecone_rag.server.planner import may_match, plan_query
+from pinecone_rag.server.records import Record, SparseVector
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from pinecone_rag.server.engine_config import EngineConfig
     from pinecone_rag.server.filters import Filter
     from pinecone_rag.server.manifest import Manifest
-    from pinecone_rag.server.records import IndexSpec, Metric, Record
+    from pinecone_rag.server.records import IndexSpec, Metric
 
 _ROW_BITS: Final = 32
 _ROW_MASK: Final = (1 << _ROW_BITS) - 1
@@ -154,12 +155,16 @@ class PublishedIndex:
 
     def record(self, cluster_id: int, row: int, *, values: bool = True, metadata: bool = True) -> Record:
         """One record; vectors are copied out of the mapping when asked for."""
-        stored = self.file(cluster_id).record(row)
-        dense = None if not values or stored.values is None else np.array(stored.values)
-        sparse = stored.sparse if values else None
-        if sparse is not None:
-            sparse = type(sparse)(np.array(sparse.indices), np.array(sparse.values))
-        return type(stored)(stored.id, dense, sparse, stored.metadata if metadata else None)
+        file = self.file(cluster_id)
+        dense = None
+        sparse = None
+        if values:
+            # Copies: a record outlives the query, and must not pin the file's mapping.
+            dense = None if file.dense is None else np.array(file.dense[row])
+            mapped = file.sparse_row(row)
+            if mapped is not None:
+                sparse = SparseVector(np.array(mapped.indices), np.array(mapped.values))
+        return Record(file.id_at(row), dense, sparse, file.metadata[row] if metadata else None)
 
     def ids(self) -> Iterator[str]:
         """Every id in the cluster files (in no particular order)."""

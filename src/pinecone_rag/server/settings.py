@@ -38,6 +38,7 @@ class ServerSettings:
             REST clients need to reach a plaintext server by index name) or are bare ``host:port``.
         grpc_workers: Threads serving gRPC calls, shared by all indexes.
         log_level: Logging level of the server's own loggers.
+        blas_threads: BLAS threads per query (see :mod:`pinecone_rag.server.blas`); 0 leaves BLAS alone.
     """
 
     data_dir: Path
@@ -49,6 +50,7 @@ class ServerSettings:
     host_format: HostFormat = "http"
     grpc_workers: int = 16
     log_level: str = "warning"
+    blas_threads: int = 1
 
     def __repr__(self) -> str:
         keys = f"<{len(self.api_keys)} keys>"

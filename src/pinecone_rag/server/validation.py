@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pinecone_rag.errors import InvalidArgumentError
-from pinecone_rag.server.metadata import validate_metadata
+from pinecone_rag.server.metadata import validate_metadata_batch
 from pinecone_rag.server.records import (
     FloatArray,
     IndexSpec,
-    Metadata,
     SparseVector,
     UpsertBatch,
     canonical_namespace,
@@ -58,6 +57,16 @@ def check_id(value: object, where: str) -> str:
     if not _plain_ascii(value):
         raise InvalidArgumentError(f"{where}: the id {value[:64]!r} must be ASCII without NUL characters.")
     return value
+
+
+def _plain_ids(ids: Sequence[object]) -> bool:
+    """Whether every id passes :func:`check_id`, checked for all at once (the usual case)."""
+    try:
+        joined = "".join(ids)  # type: ignore[arg-type]  # a TypeError answers the question
+    except TypeError:
+        return False
+    lengths = [len(record_id) for record_id in ids]  # type: ignore[arg-type]
+    return min(lengths) > 0 and max(lengths) <= MAX_ID_LENGTH and _plain_ascii(joined)
 
 
 def check_ids(values: Sequence[object], what: str) -> list[str]:
@@ -107,8 +116,14 @@ def check_dense(values: Any, dimension: int, where: str) -> FloatArray:
     return array
 
 
-def check_dense_block(rows: Sequence[Any], ids: Sequence[str], dimension: int) -> FloatArray:
+def check_dense_block(rows: Sequence[Any] | FloatArray, ids: Sequence[str], dimension: int) -> FloatArray:
     """The dense values of an upsert, as one ``(n, dimension)`` float32 block."""
+    if isinstance(rows, np.ndarray) and rows.dtype == np.float32 and rows.shape == (len(ids), dimension):
+        block: FloatArray = rows  # the gRPC decoder's matrix: no per-row work, no copy
+        # Both are False for NaN: every value is then finite and no squared norm can overflow.
+        if block.size == 0 or (float(block.max()) < _SAFE_ABS and float(block.min()) > -_SAFE_ABS):
+            return block
+        return _checked_block(block, ids)
     for record_id, row in zip(ids, rows, strict=True):
         if len(row) != dimension:
             raise InvalidArgumentError(
@@ -119,6 +134,10 @@ def check_dense_block(rows: Sequence[Any], ids: Sequence[str], dimension: int) -
         block = np.asarray(rows, dtype=np.float32).reshape(len(rows), dimension)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError("Vector values must be lists of numbers.") from exc
+    return _checked_block(block, ids)
+
+
+def _checked_block(block: FloatArray, ids: Sequence[str]) -> FloatArray:
     finite = np.isfinite(block).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
@@ -174,7 +193,7 @@ def check_sparse(indices: Any, values: Any, where: str) -> SparseVector:
 def check_upsert(
     spec: IndexSpec,
     ids: list[str],
-    dense_rows: Sequence[Any] | None,
+    dense_rows: Sequence[Any] | FloatArray | None,
     sparse: list[SparseVector | None],
     metadata: Sequence[object],
 ) -> UpsertBatch:
@@ -183,7 +202,8 @@ def check_upsert(
     Args:
         spec: The index's dimension, metric and vector type.
         ids: Record ids (already type-checked by the transport).
-        dense_rows: Per-record dense values, or None when no record has any.
+        dense_rows: Per-record dense values (or an ``(n, dimension)`` float32 matrix), or None when no
+            record has any.
         sparse: Per-record sparse vectors (already checked with :func:`check_sparse`).
         metadata: Per-record raw metadata objects.
     """
@@ -193,13 +213,13 @@ def check_upsert(
         raise InvalidArgumentError(
             f"Upsert accepts at most {MAX_UPSERT_RECORDS} vectors per request, got {len(ids)}."
         )
-    for i, record_id in enumerate(ids):
-        check_id(record_id, f"Vector #{i}")
-    checked_metadata: list[Metadata | None] = [
-        validate_metadata(raw, record_id=record_id) for record_id, raw in zip(ids, metadata, strict=True)
-    ]
+    if not _plain_ids(ids):
+        for i, record_id in enumerate(ids):
+            check_id(record_id, f"Vector #{i}")
+    checked_metadata = validate_metadata_batch(metadata, ids)
     if spec.is_sparse:
-        for record_id, row, vec in zip(ids, dense_rows or [[]] * len(ids), sparse, strict=True):
+        rows = [[]] * len(ids) if dense_rows is None else dense_rows
+        for record_id, row, vec in zip(ids, rows, sparse, strict=True):
             if len(row):
                 raise InvalidArgumentError(
                     f"Record {record_id!r}: sparse indexes do not accept dense values; "
