@@ -349,3 +349,88 @@ class RerankResult:
     model: str
     data: list[RankedDocument]
     rerank_units: int | None = None
+
+
+@dataclass(frozen=True)
+class IndexEmbed:
+    """The integrated-embedding config of an index made with ``create_index_for_model``.
+
+    Attributes:
+        model: The embedding model, e.g. ``all-minilm-l6-v2``.
+        field_map: Which record field is embedded, e.g. ``{"text": "chunk_text"}``.
+        metric: The index metric.
+        dimension: The dense dimension (None for sparse models).
+        vector_type: dense or sparse.
+        read_parameters: Embed parameters used for search queries.
+        write_parameters: Embed parameters used for upserted records.
+    """
+
+    model: str
+    field_map: dict[str, str]
+    metric: str | None = None
+    dimension: int | None = None
+    vector_type: str | None = None
+    read_parameters: dict[str, Any] = field(default_factory=dict)
+    write_parameters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> IndexEmbed:
+        """Parse the ``embed`` block of an IndexModel."""
+        return cls(
+            model=str(body["model"]),
+            field_map=dict(body.get("field_map") or {}),
+            metric=body.get("metric"),
+            dimension=body.get("dimension"),
+            vector_type=body.get("vector_type"),
+            read_parameters=dict(body.get("read_parameters") or {}),
+            write_parameters=dict(body.get("write_parameters") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class IntegratedIndexModel(IndexModel):
+    """An :class:`IndexModel` that also carries its integrated-embedding config (``embed``)."""
+
+    embed: IndexEmbed | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any], grpc_port: int | None = None) -> IntegratedIndexModel:
+        """Parse a 2025-xx IndexModel JSON body, ``embed`` block included."""
+        base = IndexModel.from_json(body, grpc_port)
+        embed = body.get("embed")
+        return cls(
+            **{name: getattr(base, name) for name in base.__dataclass_fields__},
+            embed=IndexEmbed.from_json(embed) if isinstance(embed, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One hit of a records search: the record id, its score and the fields asked for."""
+
+    id: str
+    score: float
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchRecordsResponse:
+    """The hits of a records search, best first, and what it cost.
+
+    Attributes:
+        hits: The matching records.
+        read_units: Read units the search used.
+        embed_total_tokens: Tokens embedded for a text query (None for vector queries).
+        rerank_units: Rerank units used (None without rerank).
+    """
+
+    hits: list[SearchHit]
+    read_units: int | None = None
+    embed_total_tokens: int | None = None
+    rerank_units: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[SearchHit]:
+        return iter(self.hits)

@@ -21,10 +21,10 @@ from pinecone_rag.errors import (
     ConfigurationError,
     ConflictError,
     ForbiddenError,
+    InvalidArgumentError,
     NotFoundError,
     PineconeConnectionError,
     UnauthenticatedError,
-    UnimplementedError,
 )
 from pinecone_rag.models import PodSpec, ServerlessSpec
 from pinecone_rag.server import LocalServer
@@ -303,30 +303,28 @@ def test_legacy_discovery_rejects_a_wrong_key(keyed_server):
 
 # ------------------------------------------------------------------------------------- inference
 
-# The engine does not serve /embed or /rerank yet: the control app answers 501 UNIMPLEMENTED where it
-# declares the route and 404 NOT_FOUND where it has none. Either must surface as a clean error, unretried.
-NOT_SERVED = (UnimplementedError, NotFoundError)
 
-
-def test_inference_not_served_yet(server):
+# The engine serves only its local models: Pinecone's hosted ones are unknown there, a clean 400 that
+# lists the models it has, unretried.
+def test_unknown_inference_models_fail_cleanly(server):
     slept: list[float] = []
     with ControlPlane(config_for(server.url), sleep=slept.append) as plane:
         inference = Inference(plane)
-        with pytest.raises(NOT_SERVED) as embed_error:
+        with pytest.raises(InvalidArgumentError) as embed_error:
             inference.embed("multilingual-e5-large", ["hello"], {"input_type": "passage"})
-        with pytest.raises(NOT_SERVED) as rerank_error:
+        with pytest.raises(InvalidArgumentError) as rerank_error:
             inference.rerank("bge-reranker-v2-m3", "q", ["a", "b"], top_n=1)
     for error in (embed_error.value, rerank_error.value):
-        assert error.status in (501, 404)
-        assert "/embed" in error.message or "/rerank" in error.message
+        assert error.status == 400
+        assert "not found. Supported models:" in error.message
     assert slept == []
 
     async def main() -> None:
         async with AsyncControlPlane(config_for(server.url), sleep=ano_sleep) as plane:
             inference = AsyncInference(plane)
-            with pytest.raises(NOT_SERVED):
+            with pytest.raises(InvalidArgumentError):
                 await inference.embed("multilingual-e5-large", ["hello"])
-            with pytest.raises(NOT_SERVED):
+            with pytest.raises(InvalidArgumentError):
                 await inference.rerank("bge-reranker-v2-m3", "q", ["a"])
 
     asyncio.run(main())

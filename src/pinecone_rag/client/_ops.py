@@ -52,6 +52,7 @@ class RestCall:
     path: str
     params: list[tuple[str, str]] | None = None
     body: bytes | None = None
+    content_type: str = "application/json"
 
 
 class DataOp(Generic[T]):

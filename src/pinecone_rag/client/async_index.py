@@ -17,13 +17,16 @@ from pinecone_rag.client._common import (
     vector_arg,
 )
 from pinecone_rag.client._records import records_from_dataframe
+from pinecone_rag.client.integrated import SearchRecordsOp, UpsertRecordsOp, record_batches
+from pinecone_rag.client.transport import AsyncRestTransport
+from pinecone_rag.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
     from types import TracebackType
 
     from pinecone_rag.client._records import RecordBatch
-    from pinecone_rag.client.transport import AsyncGrpcTransport, AsyncRestTransport
+    from pinecone_rag.client.transport import AsyncGrpcTransport
     from pinecone_rag.models import (
         FetchResponse,
         IndexStats,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
         ListResponse,
         NamespaceDescription,
         QueryResponse,
+        SearchRecordsResponse,
         UpdateResult,
         UpsertResult,
     )
@@ -51,10 +55,12 @@ class AsyncIndex:
         *,
         name: str | None = None,
         owns_transport: bool = True,
+        records_transport: AsyncRestTransport | None = None,
     ) -> None:
         self.name = name
         self._transport = transport
         self._owns_transport = owns_transport
+        self._records_transport = records_transport
 
     def __repr__(self) -> str:
         kind = type(self._transport).__name__.removeprefix("Async").removesuffix("Transport").lower()
@@ -239,6 +245,37 @@ class AsyncIndex:
     async def describe_index_stats(self, filter: Mapping[str, Any] | None = None) -> IndexStats:  # noqa: A002
         """Record counts per namespace, the dimension and the metric."""
         return await self._transport.call(_ops.StatsOp(filter))
+
+    # ----------------------------------------------------------------------------- integrated indexes
+    def _records(self) -> AsyncRestTransport:
+        if isinstance(self._transport, AsyncRestTransport):
+            return self._transport
+        if self._records_transport is None:
+            raise ConfigurationError(
+                "The records API is REST only: get this index from AsyncPineconeClient.index() (or pass "
+                "records_transport=) to use upsert_records and search."
+            )
+        return self._records_transport
+
+    async def upsert_records(
+        self, namespace: str, records: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> None:
+        """Upsert text records into an integrated index; see :meth:`Index.upsert_records`."""
+        transport = self._records()
+        for batch in record_batches(records):
+            await transport.call(UpsertRecordsOp(namespace, batch), timeout)
+
+    async def search(
+        self,
+        namespace: str,
+        query: Mapping[str, Any],
+        *,
+        fields: Sequence[str] | None = None,
+        rerank: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> SearchRecordsResponse:
+        """Search an integrated index by text, optionally reranking; see :meth:`Index.search`."""
+        return await self._records().call(SearchRecordsOp(namespace, query, fields, rerank), timeout)
 
     # -------------------------------------------------------------------------------------- namespaces
     async def list_namespaces_paginated(

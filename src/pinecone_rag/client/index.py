@@ -18,13 +18,16 @@ from pinecone_rag.client._common import (
     vector_arg,
 )
 from pinecone_rag.client._records import records_from_dataframe
+from pinecone_rag.client.integrated import SearchRecordsOp, UpsertRecordsOp, record_batches
+from pinecone_rag.client.transport import RestTransport
+from pinecone_rag.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from types import TracebackType
 
     from pinecone_rag.client._records import RecordBatch
-    from pinecone_rag.client.transport import GrpcTransport, RestTransport
+    from pinecone_rag.client.transport import GrpcTransport
     from pinecone_rag.models import (
         FetchResponse,
         IndexStats,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
         ListResponse,
         NamespaceDescription,
         QueryResponse,
+        SearchRecordsResponse,
         UpdateResult,
         UpsertResult,
     )
@@ -54,11 +58,14 @@ class Index:
         *,
         name: str | None = None,
         owns_transport: bool = True,
+        records_transport: RestTransport | None = None,
     ) -> None:
         self.name = name
         self._transport = transport
         # The client shares one channel per host between Index objects; only an owner may close it.
         self._owns_transport = owns_transport
+        # The records API is REST only: a gRPC index reaches it through the same host's REST transport.
+        self._records_transport = records_transport
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -303,6 +310,59 @@ class Index:
     def describe_index_stats(self, filter: Mapping[str, Any] | None = None) -> IndexStats:  # noqa: A002
         """Record counts per namespace, the dimension and the metric."""
         return self._transport.call(_ops.StatsOp(filter))
+
+    # ----------------------------------------------------------------------------- integrated indexes
+    def _records(self) -> RestTransport:
+        if isinstance(self._transport, RestTransport):
+            return self._transport
+        if self._records_transport is None:
+            raise ConfigurationError(
+                "The records API is REST only: get this index from PineconeClient.index() (or pass "
+                "records_transport=) to use upsert_records and search."
+            )
+        return self._records_transport
+
+    def upsert_records(
+        self, namespace: str, records: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> None:
+        """Upsert text records into an index made with ``create_index_for_model``; the index embeds them.
+
+        Each record is a flat dict with ``_id`` (or ``id``), the field the index's ``field_map`` names
+        (e.g. ``chunk_text``), and any other fields, which are stored as metadata. Records are sent 96 per
+        request, one request after another.
+
+        Example:
+            >>> records = [{"_id": "a", "chunk_text": "Pinecone stores vectors."}]
+            >>> index.upsert_records("docs", records)  # doctest: +SKIP
+        """
+        transport = self._records()
+        for batch in record_batches(records):
+            transport.call(UpsertRecordsOp(namespace, batch), timeout)
+
+    def search(
+        self,
+        namespace: str,
+        query: Mapping[str, Any],
+        *,
+        fields: Sequence[str] | None = None,
+        rerank: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> SearchRecordsResponse:
+        """Search an integrated index by text, optionally reranking the hits.
+
+        Args:
+            namespace: The namespace to search.
+            query: ``{"top_k": 5, "inputs": {"text": "..."}}``, optionally with ``filter``, or a ``vector``
+                (``{"values": [...]}``) or an ``id`` instead of ``inputs``.
+            fields: Fields to return per hit (default: all).
+            rerank: ``{"model": ..., "rank_fields": ["chunk_text"], "top_n": 3}`` to rerank the hits.
+            timeout: Seconds for the request.
+
+        Example:
+            >>> query = {"top_k": 3, "inputs": {"text": "what stores vectors?"}}
+            >>> index.search("docs", query).hits  # doctest: +SKIP
+        """
+        return self._records().call(SearchRecordsOp(namespace, query, fields, rerank), timeout)
 
     # -------------------------------------------------------------------------------------- namespaces
     def list_namespaces_paginated(

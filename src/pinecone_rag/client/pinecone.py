@@ -6,20 +6,24 @@ Both talk to Pinecone's cloud (``PINECONE_API_KEY``) or to any Pinecone-compatib
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pinecone_rag.client._http import response_json
 from pinecone_rag.client.async_index import AsyncIndex
-from pinecone_rag.client.control import AsyncControlPlane, ControlPlane
+from pinecone_rag.client.control import AsyncControlPlane, ControlPlane, Poller, describe_index_call
 from pinecone_rag.client.discovery import HostCache, address_for, aresolve_host, resolve_host
 from pinecone_rag.client.index import Index
 from pinecone_rag.client.inference import AsyncInference, Inference
+from pinecone_rag.client.integrated import create_index_for_model_call, parse_integrated_index_model
 from pinecone_rag.client.transport import AsyncGrpcTransport, AsyncRestTransport, GrpcTransport, RestTransport
 from pinecone_rag.config import ClientConfig, RetryConfig
-from pinecone_rag.errors import ConfigurationError
+from pinecone_rag.errors import ApiError, ConfigurationError
 
 if TYPE_CHECKING:
     import os
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from pinecone_rag.models import (
         DeletionProtection,
         IndexModel,
+        IntegratedIndexModel,
         Metric,
         PodSpec,
         ServerlessSpec,
@@ -38,6 +43,12 @@ if TYPE_CHECKING:
 
 Transport = Literal["grpc", "rest"]
 LOCAL_API_KEY = "pinecone-rag-local"
+
+
+def _ready(model: IndexModel) -> bool:
+    if model.state in ("InitializationFailed", "Failed"):
+        raise ApiError(f"Index {model.name!r} failed to initialize (state {model.state}).")
+    return model.ready
 
 
 def _check_transport(transport: str) -> Transport:
@@ -167,6 +178,49 @@ class PineconeClient:
             timeout=timeout,
         )
 
+    def create_index_for_model(
+        self,
+        name: str,
+        cloud: str,
+        region: str,
+        embed: Mapping[str, Any],
+        *,
+        tags: dict[str, str] | None = None,
+        deletion_protection: DeletionProtection = "disabled",
+        timeout: float | None = 300,
+    ) -> IntegratedIndexModel:
+        """Create an index that embeds text itself, and wait until it is ready.
+
+        Args:
+            name: The index name.
+            cloud: ``aws``, ``gcp`` or ``azure``.
+            region: The region, e.g. ``us-east-1``.
+            embed: ``{"model": ..., "field_map": {"text": "<record field>"}}``, optionally with ``metric``,
+                ``read_parameters`` and ``write_parameters``. The local engine's models are
+                ``all-minilm-l6-v2`` (dense) and ``pinecone-rag-bm25`` (sparse).
+            tags: Index tags.
+            deletion_protection: enabled or disabled.
+            timeout: Seconds to wait for readiness; None returns at once.
+
+        Example:
+            >>> pc.create_index_for_model("docs", "aws", "us-east-1",
+            ...     {"model": "all-minilm-l6-v2", "field_map": {"text": "chunk_text"}})  # doctest: +SKIP
+        """
+        call = create_index_for_model_call(
+            name, cloud, region, embed, tags=tags, deletion_protection=deletion_protection
+        )
+        response = self._control.request(call, idempotent=False)
+        model = parse_integrated_index_model(response_json(response), response.headers)
+        if timeout is None or _ready(model):
+            return model
+        poller = Poller(f"Index {name!r} was not ready", timeout)
+        while True:
+            time.sleep(poller.next_delay(model.state))
+            response = self._control.request(describe_index_call(name))
+            model = parse_integrated_index_model(response_json(response), response.headers)
+            if _ready(model):
+                return model
+
     def describe_index(self, name: str) -> IndexModel:
         """The index's host, dimension, metric, spec and status."""
         return self._control.describe_index(name)
@@ -225,7 +279,14 @@ class PineconeClient:
                 else:
                     connection = RestTransport(address.rest_base_url, config=self.config)
                 self._transports[key] = connection
-        return Index(connection, name=name, owns_transport=False)
+            records = (
+                connection if isinstance(connection, RestTransport) else self._transports.get(("rest", host))
+            )
+            if records is None:
+                records = RestTransport(address_for(host, grpc_port).rest_base_url, config=self.config)
+                self._transports[("rest", host)] = records
+        assert isinstance(records, RestTransport)
+        return Index(connection, name=name, owns_transport=False, records_transport=records)
 
     # -------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -331,6 +392,33 @@ class AsyncPineconeClient:
             timeout=timeout,
         )
 
+    async def create_index_for_model(
+        self,
+        name: str,
+        cloud: str,
+        region: str,
+        embed: Mapping[str, Any],
+        *,
+        tags: dict[str, str] | None = None,
+        deletion_protection: DeletionProtection = "disabled",
+        timeout: float | None = 300,
+    ) -> IntegratedIndexModel:
+        """Create an index that embeds text itself; see :meth:`PineconeClient.create_index_for_model`."""
+        call = create_index_for_model_call(
+            name, cloud, region, embed, tags=tags, deletion_protection=deletion_protection
+        )
+        response = await self._control.request(call, idempotent=False)
+        model = parse_integrated_index_model(response_json(response), response.headers)
+        if timeout is None or _ready(model):
+            return model
+        poller = Poller(f"Index {name!r} was not ready", timeout)
+        while True:
+            await asyncio.sleep(poller.next_delay(model.state))
+            response = await self._control.request(describe_index_call(name))
+            model = parse_integrated_index_model(response_json(response), response.headers)
+            if _ready(model):
+                return model
+
     async def describe_index(self, name: str) -> IndexModel:
         """The index's host, dimension, metric, spec and status."""
         return await self._control.describe_index(name)
@@ -384,7 +472,14 @@ class AsyncPineconeClient:
             else:
                 connection = AsyncRestTransport(address.rest_base_url, config=self.config)
             self._transports[key] = connection
-        return AsyncIndex(connection, name=name, owns_transport=False)
+        records = (
+            connection if isinstance(connection, AsyncRestTransport) else self._transports.get(("rest", host))
+        )
+        if records is None:
+            records = AsyncRestTransport(address_for(host, grpc_port).rest_base_url, config=self.config)
+            self._transports[("rest", host)] = records
+        assert isinstance(records, AsyncRestTransport)
+        return AsyncIndex(connection, name=name, owns_transport=False, records_transport=records)
 
     async def aclose(self) -> None:
         """Close every connection, and stop the engine started by :meth:`local`."""

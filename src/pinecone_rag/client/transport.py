@@ -40,7 +40,6 @@ MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 # Upsert batches are sized by their protobuf estimate (4 bytes per float). JSON spells a float32 in up to
 # 16 characters ("-1.2345678e-38,"), so REST requests get a quarter of the budget to stay under 2 MB.
 REST_MAX_UPSERT_BYTES = DEFAULT_MAX_BATCH_BYTES // 4
-_JSON_HEADERS = {"content-type": "application/json"}
 
 
 def _channel_options(config: ClientConfig) -> list[tuple[str, Any]]:
@@ -232,7 +231,7 @@ class RestTransport:
     def call(self, op: DataOp[T], timeout: float | None = None) -> T:
         """Send ``op`` (retrying retryable failures) and parse its answer."""
         request = op.rest_call()
-        headers = _JSON_HEADERS if request.body is not None else None
+        headers = {"content-type": request.content_type} if request.body is not None else None
 
         def once() -> T:
             try:
@@ -269,7 +268,7 @@ class AsyncRestTransport:
     async def call(self, op: DataOp[T], timeout: float | None = None) -> T:
         """Send ``op`` (retrying retryable failures) and parse its answer."""
         request = op.rest_call()
-        headers = _JSON_HEADERS if request.body is not None else None
+        headers = {"content-type": request.content_type} if request.body is not None else None
 
         async def once() -> T:
             try:
