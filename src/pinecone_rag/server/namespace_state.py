@@ -129,8 +129,7 @@ class NamespaceState:
         if active.cleared:
             return False
         if record_id in active.deleted:
-            active.deleted.discard(record_id)
-            return False
+            return False  # a later upsert leaves the tombstone: the layer's own record takes precedence
         frozen = self.frozen
         if frozen is not None:
             row = frozen.state.row(record_id)
