@@ -291,6 +291,11 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PINECONE_RAG_API_KEYS"}
+        # Build constantly and cluster small, so kills land during builds, publishes and WAL truncation.
+        env["PINECONE_RAG_ENGINE"] = (
+            '{"build_min_records": 50, "build_idle_s": 0.05, "target_cluster_size": 64, '
+            '"build_growth": 0.05, "min_probe": 1000}'
+        )
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -433,6 +438,7 @@ def _verify(host: str, ledger: Ledger) -> int:
                         assert_record(found[rid], batch.values[position], batch.metadata[position])
                 present += len(got)
             assert len(found) == present
+            _check_queries_exact(data, namespace, found)
             counts[namespace or "__default__"] = present
             present_total += present
         body = stats(data)
@@ -441,6 +447,21 @@ def _verify(host: str, ledger: Ledger) -> int:
             ns: n for ns, n in counts.items() if n
         }
     return present_total
+
+
+def _check_queries_exact(data: httpx.Client, namespace: str, found: dict[str, Any]) -> None:
+    """Queries see every present record (the server scans every cluster: ``min_probe`` is huge)."""
+    if not found:
+        return
+    ids = sorted(found)
+    matrix = np.asarray([found[rid]["values"] for rid in ids], dtype=np.float32)
+    for rid in ids[:: max(1, len(ids) // 10)]:
+        vector = matrix[ids.index(rid)]
+        response = data.post("/query", json={"vector": vector.tolist(), "topK": 3, "namespace": namespace})
+        assert response.status_code == 200, response.text
+        scores = [match["score"] for match in response.json()["matches"]]
+        expected = np.sort(matrix @ vector)[::-1][:3]
+        assert np.allclose(scores, expected, rtol=1e-4, atol=1e-4), (scores, expected)
 
 
 @pytest.mark.slow
@@ -502,6 +523,8 @@ def test_kill_9_mid_stream_loses_no_acknowledged_write(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.proc.returncode == 0, log.read_text()
+    published = list((data_dir / "indexes").rglob("CURRENT"))
+    assert published, "the index builder never published a manifest during the run"
 
 
 # --- (c) group commit: many concurrent writers, one namespace -----------------------------------------------

@@ -203,7 +203,7 @@ class IndexManager:
         spec = IndexSpec(record.dimension, record.metric, record.vector_type)
         directory: Path = self._root / record.id
         loop = asyncio.get_running_loop()
-        engine = await loop.run_in_executor(None, IndexEngine, directory, spec)
+        engine = await loop.run_in_executor(None, IndexEngine, directory, spec, self._settings.engine)
         service = DataService(engine)
         grpc_server = grpc.server(
             self._executor,

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pinecone_rag.errors import ConfigurationError
+from pinecone_rag.server.engine_config import EngineConfig
+
 HostFormat = Literal["http", "bare"]
 
 ENV_API_KEYS = "PINECONE_RAG_API_KEYS"
+ENV_ENGINE = "PINECONE_RAG_ENGINE"
 
 
 def is_loopback(host: str) -> bool:
@@ -39,6 +44,8 @@ class ServerSettings:
         grpc_workers: Threads serving gRPC calls, shared by all indexes.
         log_level: Logging level of the server's own loggers.
         blas_threads: BLAS threads per query (see :mod:`pinecone_rag.server.blas`); 0 leaves BLAS alone.
+        engine: Storage and search tuning of every index (builder thresholds, freshness cap, planner).
+            ``PINECONE_RAG_ENGINE`` may hold a JSON object of :class:`EngineConfig` fields.
     """
 
     data_dir: Path
@@ -51,6 +58,7 @@ class ServerSettings:
     grpc_workers: int = 16
     log_level: str = "warning"
     blas_threads: int = 1
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def __repr__(self) -> str:
         keys = f"<{len(self.api_keys)} keys>"
@@ -63,6 +71,14 @@ class ServerSettings:
     def from_env(cls, data_dir: str | os.PathLike[str], **overrides: object) -> ServerSettings:
         """Settings with ``PINECONE_RAG_API_KEYS`` (comma-separated) added to any keys passed in."""
         settings = cls(data_dir=Path(data_dir))
+        raw_engine = os.environ.get(ENV_ENGINE)
+        if raw_engine and "engine" not in overrides:
+            try:
+                fields = json.loads(raw_engine)
+                overrides["engine"] = EngineConfig(**fields)
+            except (ValueError, TypeError) as exc:
+                message = f"{ENV_ENGINE} is not a JSON object of engine settings: {exc}"
+                raise ConfigurationError(message) from None
         env_keys = tuple(k.strip() for k in os.environ.get(ENV_API_KEYS, "").split(",") if k.strip())
         raw_keys: Any = overrides.pop("api_keys", ()) or ()
         passed = tuple(str(key) for key in raw_keys)
