@@ -27,6 +27,10 @@ class EngineConfig:
         min_probe: The fewest clusters a query scans. With about 2,000 records per cluster, namespaces
             below ~16k records are scanned whole; a million records (~500 clusters) probe 25 clusters,
             about 5% of the data (recall measured in bench/RESULTS.md).
+        exact_filter_records: A filtered query whose filter is expected (from the probed clusters) to
+            match at most this many records reads every matching row of every cluster the statistics
+            do not rule out, instead of stopping at ``top_k`` matches: exact results for selective
+            filters, at the cost of one vectorised mask per cluster.
         cache_bytes: Budget of memory-mapped cluster files kept open (least recently used are closed).
         builder: Run the background builder at all (off: everything stays in the freshness layer).
         seed: Seeds k-means, so builds are reproducible.
@@ -41,6 +45,7 @@ class EngineConfig:
     sparse_chunk_records: int = 16_384
     probe_fraction: float = 0.05
     min_probe: int = 8
+    exact_filter_records: int = 50_000
     cache_bytes: int = 2 << 30
     builder: bool = True
     seed: int = 0
