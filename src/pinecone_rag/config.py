@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pinecone_rag._version import __version__
-from pinecone_rag.errors import ConfigurationError
+from pinecone_rag.errors import ConfigurationError, ResourceExhaustedError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,12 +44,27 @@ class RetryConfig:
         initial_backoff: The first backoff ceiling, in seconds.
         max_backoff: The largest backoff ceiling, in seconds.
         multiplier: How much the ceiling grows per attempt.
+        backpressure_budget: Seconds a call keeps retrying, beyond ``max_attempts``, while the service
+            answers RESOURCE_EXHAUSTED / 429 *with* a retry hint: that is back-pressure (e.g. the local
+            engine's freshness layer waiting for its index builder), not a failure.
     """
 
     max_attempts: int = 5
     initial_backoff: float = 0.1
     max_backoff: float = 8.0
     multiplier: float = 2.0
+    backpressure_budget: float = 300.0
+
+    def should_retry(self, attempt: int, exc: BaseException, started: float) -> bool:
+        """Whether attempt ``attempt`` failing with ``exc`` (retryable) is followed by another."""
+        if attempt < self.max_attempts:
+            return True
+        hint = getattr(exc, "retry_after", None)
+        return (
+            isinstance(exc, ResourceExhaustedError)
+            and hint is not None
+            and time.monotonic() - started + hint <= self.backpressure_budget
+        )
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (full jitter; a server hint wins if longer)."""

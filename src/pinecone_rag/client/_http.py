@@ -365,12 +365,13 @@ def call_with_retries(
         42
     """
     attempt = 1
+    started = time.monotonic()
     while True:
         try:
             return fn()
         except (PineconeError, httpx.HTTPError) as raw:
             exc = _as_error(raw)
-            if attempt >= policy.max_attempts or not is_retryable(exc, idempotent=idempotent):
+            if not is_retryable(exc, idempotent=idempotent) or not policy.should_retry(attempt, exc, started):
                 if exc is raw:
                     raise
                 raise exc from raw
@@ -387,12 +388,13 @@ async def acall_with_retries(
 ) -> T:
     """The asyncio twin of :func:`call_with_retries` (``fn`` returns an awaitable per attempt)."""
     attempt = 1
+    started = time.monotonic()
     while True:
         try:
             return await fn()
         except (PineconeError, httpx.HTTPError) as raw:
             exc = _as_error(raw)
-            if attempt >= policy.max_attempts or not is_retryable(exc, idempotent=idempotent):
+            if not is_retryable(exc, idempotent=idempotent) or not policy.should_retry(attempt, exc, started):
                 if exc is raw:
                     raise
                 raise exc from raw

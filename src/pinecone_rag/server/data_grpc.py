@@ -118,6 +118,10 @@ class VectorServiceHandlers:
                     )
                 return fn(request, context)
             except ApiError as error:
+                if error.retry_after is not None:
+                    # gRPC's standard back-pressure hint; clients (ours included) wait this long.
+                    pushback = str(max(1, round(error.retry_after * 1000)))
+                    context.set_trailing_metadata((("grpc-retry-pushback-ms", pushback),))
                 context.abort(_STATUS[error.grpc_code], error.message)
             except Exception:  # a bug must still answer INTERNAL, never kill the call
                 logger.exception("gRPC handler failed")
