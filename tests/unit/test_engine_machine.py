@@ -237,4 +237,57 @@ TestEngineMachine.settings = _SETTINGS
 TestDotproductEngineMachine = DotproductEngineMachine.TestCase
 TestDotproductEngineMachine.settings = _SETTINGS
 
-__all__ = ["SparseVector"]
+
+
+
+def test_sparse_index_builds_chunks_with_postings_and_answers_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    spec = IndexSpec(None, "dotproduct", "sparse")
+    engine = IndexEngine(tmp_path, spec, CONFIG)
+    vectors = {}
+    for start in range(0, 60, 20):
+        ids = [f"s{i}" for i in range(start, start + 20)]
+        sparse = []
+        for record_id in ids:
+            indices = np.sort(rng.choice(50, size=4, replace=False)).astype(np.uint32)
+            vector = SparseVector(indices, rng.random(4).astype(np.float32))
+            vectors[record_id] = vector
+            sparse.append(vector)
+        engine.upsert("", UpsertBatch(ids, None, sparse, [None] * len(ids)))
+        namespace = engine._existing("")
+        assert namespace is not None
+        namespace.build()
+    engine.delete_ids("", ["s0", "s59"])
+    del vectors["s0"], vectors["s59"]
+    namespace = engine._existing("")
+    assert namespace is not None
+    namespace.build()
+    assert engine.cluster_count("") >= 10  # chunks of 5 records
+    file = namespace.state.published.file(namespace.state.published.cluster_ids[0])
+    assert file.postings is not None
+    query = SparseVector(
+        np.asarray([3, 7, 11], dtype=np.uint32), np.asarray([1.0, 0.5, 2.0], dtype=np.float32)
+    )
+    matches, _ = engine.query(
+        "",
+        top_k=100,
+        vector=None,
+        sparse=query,
+        record_id=None,
+        flt=None,
+        include_values=False,
+        include_metadata=False,
+    )
+
+    def score(vector: SparseVector) -> float:
+        weights = dict(zip(query.indices.tolist(), query.values.tolist(), strict=True))
+        return sum(
+            weights.get(i, 0.0) * v
+            for i, v in zip(vector.indices.tolist(), vector.values.tolist(), strict=True)
+        )
+
+    expected = {rid: score(v) for rid, v in vectors.items() if set(v.indices.tolist()) & {3, 7, 11}}
+    assert {m.record.id for m in matches} == set(expected)
+    for match in matches:
+        assert abs(match.score - expected[match.record.id]) < 1e-5
+    engine.close()

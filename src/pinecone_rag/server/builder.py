@@ -325,6 +325,7 @@ class Builder:
                 sparse=group.sparse if any(vector is not None for vector in group.sparse) else None,
                 metadata=group.metadata,
                 metric=self.spec.metric,
+                postings=self.spec.is_sparse,
             )
             row = None
             if centroid is not None:

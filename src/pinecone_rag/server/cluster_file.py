@@ -56,6 +56,7 @@ SECTION_NORMS: Final = 3
 SECTION_SPARSE: Final = 4
 SECTION_METADATA: Final = 5
 SECTION_STATS: Final = 6
+SECTION_POSTINGS: Final = 7
 SECTION_NAMES: Final[Mapping[int, str]] = {
     SECTION_IDS: "ids",
     SECTION_DENSE: "dense",
@@ -63,6 +64,7 @@ SECTION_NAMES: Final[Mapping[int, str]] = {
     SECTION_SPARSE: "sparse",
     SECTION_METADATA: "metadata",
     SECTION_STATS: "stats",
+    SECTION_POSTINGS: "postings",
 }
 
 METRIC_CODES: Final[Mapping[str, int]] = {"cosine": 0, "euclidean": 1, "dotproduct": 2}
@@ -150,6 +152,33 @@ def _sparse_section(sparse: Sequence[SparseVector | None], count: int) -> _Secti
     )
 
 
+def _postings_section(
+    csr_offsets: npt.NDArray[Any], indices: npt.NDArray[Any], values: npt.NDArray[Any]
+) -> _Section:
+    """The inverted index of a cluster's sparse vectors: each term's rows and values, terms sorted.
+
+    Layout: term count ``t`` (u64), ``t`` sorted terms (u32), ``t + 1`` offsets into the postings (u64),
+    then the postings' rows (u32) and values (f32), grouped by term.
+    """
+    lengths = np.diff(csr_offsets).astype(np.int64)
+    rows = np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths)
+    order = np.argsort(indices, kind="stable")
+    sorted_terms = indices[order]
+    terms, starts = np.unique(sorted_terms, return_index=True)
+    offsets = np.append(starts, len(sorted_terms)).astype("<u8")
+    head = np.asarray([len(terms)], dtype="<u8")
+    return _Section(
+        SECTION_POSTINGS,
+        [
+            _buffer(head),
+            _buffer(terms.astype("<u4")),
+            _buffer(offsets),
+            _buffer(rows[order].astype("<u4")),
+            _buffer(values[order].astype("<f4")),
+        ],
+    )
+
+
 def write_cluster(
     store: BlobStore,
     key: str,
@@ -159,6 +188,7 @@ def write_cluster(
     sparse: Sequence[SparseVector | None] | None,
     metadata: Sequence[Metadata | None],
     metric: str,
+    postings: bool = False,
 ) -> ClusterInfo:
     """Write one cluster as a new immutable object.
 
@@ -172,6 +202,7 @@ def write_cluster(
             all lack sparse values has no sparse section.
         metadata: Per record, its metadata or None.
         metric: ``cosine``, ``euclidean`` or ``dotproduct``: decides what the norms section holds.
+        postings: Also write an inverted index of the sparse vectors (sparse-only indexes search it).
 
     Returns:
         The key, counts, size and the metadata statistics that were written.
@@ -197,7 +228,14 @@ def write_cluster(
         sections.append(_Section(SECTION_DENSE, [_buffer(block)]))
         sections.append(_Section(SECTION_NORMS, [_buffer(compute_norms(block, metric).astype("<f4"))]))
     if sparse is not None and any(vector is not None for vector in sparse):
-        sections.append(_sparse_section(sparse, count))
+        section = _sparse_section(sparse, count)
+        sections.append(section)
+        if postings:
+            csr_offsets, indices, values = (
+                np.frombuffer(part, dtype=dt)
+                for part, dt in zip(section.parts[:3], ("<u8", "<u4", "<f4"), strict=True)
+            )
+            sections.append(_postings_section(csr_offsets, indices, values))
     sections.append(_Section(SECTION_METADATA, [orjson.dumps(list(metadata))]))
     stats = ClusterStats.compute(metadata)
     sections.append(_Section(SECTION_STATS, [orjson.dumps(stats.to_json())]))
@@ -247,6 +285,19 @@ class SparseCSR:
     present: npt.NDArray[np.bool_]
 
 
+@dataclass(frozen=True, slots=True)
+class Postings:
+    """A cluster's inverted index (views of the mapped file): term -> rows and values.
+
+    Term ``terms[i]`` occurs in ``rows[offsets[i]:offsets[i + 1]]`` with the matching ``values``.
+    """
+
+    terms: npt.NDArray[np.uint32]
+    offsets: npt.NDArray[np.uint64]
+    rows: npt.NDArray[np.uint32]
+    values: npt.NDArray[np.float32]
+
+
 class ClusterFile:
     """A read-only, memory-mapped cluster file.
 
@@ -288,6 +339,9 @@ class ClusterFile:
         if SECTION_DENSE in sections:
             self.dense, self.norms = self._parse_dense(sections)
         self.sparse = self._parse_sparse(sections[SECTION_SPARSE]) if SECTION_SPARSE in sections else None
+        self.postings = (
+            self._parse_postings(sections[SECTION_POSTINGS]) if SECTION_POSTINGS in sections else None
+        )
 
     @classmethod
     def open(cls, store: BlobStore, key: str, *, verify: bool = True) -> ClusterFile:
@@ -402,6 +456,30 @@ class ClusterFile:
         present = self._array("|b1", position + 8 * nnz, count)
         return SparseCSR(offsets, indices, values, present)
 
+    def _parse_postings(self, where: tuple[int, int]) -> Postings:
+        offset, length = where
+        if length < 8:
+            raise self._damaged("section postings is too short")
+        terms_count = int(self._array("<u8", offset, 1)[0])
+        terms_at = offset + 8
+        offsets_at = terms_at + 4 * terms_count
+        if offsets_at + 8 * (terms_count + 1) > offset + length:
+            raise self._damaged("section postings is too short for its terms")
+        offsets = self._array("<u8", offsets_at, terms_count + 1)
+        total = int(offsets[-1]) if terms_count else 0
+        rows_at = offsets_at + 8 * (terms_count + 1)
+        if rows_at + 8 * total != offset + length or (terms_count and np.any(offsets[1:] < offsets[:-1])):
+            raise self._damaged("section postings has inconsistent offsets")
+        rows = self._array("<u4", rows_at, total)
+        if total and int(rows.max()) >= self.count:
+            raise self._damaged("section postings names a row outside the cluster")
+        return Postings(
+            self._array("<u4", terms_at, terms_count),
+            offsets,
+            rows,
+            self._array("<f4", rows_at + 4 * total, total),
+        )
+
     @property
     def dimension(self) -> int | None:
         """Dense dimension, or None when the file has no dense section."""
@@ -512,6 +590,7 @@ class ClusterFile:
         """
         self.dense = self.norms = None
         self.sparse = None
+        self.postings = None
         self._view = memoryview(b"")
         self._ids_blob = self._view
         self._ids_offsets = np.zeros(0, dtype=np.uint32)

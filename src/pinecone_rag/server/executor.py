@@ -18,7 +18,7 @@ from pinecone_rag.server.column_filter import column_mask
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from pinecone_rag.server.cluster_file import ClusterFile, SparseCSR
+    from pinecone_rag.server.cluster_file import ClusterFile, Postings, SparseCSR
     from pinecone_rag.server.filters import Filter
     from pinecone_rag.server.records import FloatArray, SparseVector
 
@@ -101,8 +101,13 @@ def scan_cluster(file: ClusterFile, query: ScanQuery, hidden: npt.NDArray[np.int
     scores = np.zeros(count if rows is None else len(rows), dtype=np.float32)
     if query.vector is not None and dense is not None and norms is not None:
         scores += _dense_scores(dense, norms, query.vector, query.metric, rows)
-    if query.sparse is not None and csr is not None:
-        sparse_scores, overlap = _sparse_scores(csr, query.sparse, count)
+    postings = file.postings
+    if query.sparse is not None and (csr is not None or postings is not None):
+        if postings is not None:
+            sparse_scores, overlap = _postings_scores(postings, query.sparse, count)
+        else:
+            assert csr is not None
+            sparse_scores, overlap = _sparse_scores(csr, query.sparse, count)
         scores += sparse_scores if rows is None else sparse_scores[rows]
         if query.sparse_index:
             mask = overlap if mask is None else mask & overlap
@@ -152,6 +157,31 @@ def _dense_scores(
         )
         return distances
     return dots
+
+
+def _postings_scores(
+    postings: Postings, query: SparseVector, count: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """Sparse dot products from the inverted index: only the query terms' posting lists are read."""
+    overlap = np.zeros(count, dtype=np.bool_)
+    terms = postings.terms
+    if len(query.indices) == 0 or len(terms) == 0:
+        return np.zeros(count, dtype=np.float32), overlap
+    positions = np.searchsorted(terms, query.indices)
+    clipped = np.minimum(positions, len(terms) - 1)
+    found = np.flatnonzero(terms[clipped] == query.indices)
+    if not len(found):
+        return np.zeros(count, dtype=np.float32), overlap
+    rows: list[npt.NDArray[np.uint32]] = []
+    weights: list[npt.NDArray[np.float64]] = []
+    for term in found.tolist():
+        start, end = int(postings.offsets[clipped[term]]), int(postings.offsets[clipped[term] + 1])
+        rows.append(postings.rows[start:end])
+        weights.append(postings.values[start:end].astype(np.float64) * float(query.values[term]))
+    all_rows = np.concatenate(rows).astype(np.int64)
+    overlap[all_rows] = True
+    scores = np.bincount(all_rows, weights=np.concatenate(weights), minlength=count).astype(np.float32)
+    return scores, overlap
 
 
 def _sparse_scores(
