@@ -80,7 +80,9 @@ class _Group:
             return None
         if not self.dense:
             return np.zeros((0, dimension), dtype=np.float32)
-        return np.ascontiguousarray(np.concatenate(self.dense), dtype=np.float32)
+        if len(self.dense) > 1:
+            self.dense = [np.ascontiguousarray(np.concatenate(self.dense), dtype=np.float32)]
+        return self.dense[0]
 
     def take(self, positions: npt.NDArray[np.int64], dimension: int | None) -> _Group:
         block = self.block(dimension)

@@ -428,11 +428,15 @@ def _update(
     k = len(centroids)
     counts = np.bincount(labels, minlength=k)
     present = np.flatnonzero(counts)
-    # Sorting by label makes each cluster's rows contiguous, so one reduceat sums them all; float64
-    # accumulation keeps large clusters' means accurate.
+    # Sorting by label makes each cluster's rows contiguous; summing each block of rows is a contiguous
+    # reduction (np.add.reduceat or cumsum along axis 0 walk columns with a stride and were measured 5x
+    # and 15x slower at d=768). float64 accumulation keeps large clusters' means accurate.
     order = np.argsort(labels, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[present]
-    sums = np.add.reduceat(sample[order].astype(np.float64), starts, axis=0)
+    ordered = sample[order]
+    ends = np.cumsum(counts)
+    sums = np.empty((len(present), sample.shape[1]), dtype=np.float64)
+    for slot, cluster in enumerate(present.tolist()):
+        sums[slot] = ordered[ends[cluster] - counts[cluster] : ends[cluster]].sum(axis=0, dtype=np.float64)
     updated = centroids.astype(np.float64)
     if metric == "cosine":
         norms = np.linalg.norm(sums, axis=1)
