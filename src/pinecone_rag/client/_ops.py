@@ -164,6 +164,8 @@ class QueryOp(DataOp[QueryResponse]):
     filter: Mapping[str, Any] | None = None
     include_values: bool = False
     include_metadata: bool = False
+    scan_factor: float | None = None
+    max_candidates: int | None = None
     method = "Query"
 
     def grpc_payload(self) -> bytes:
@@ -176,6 +178,8 @@ class QueryOp(DataOp[QueryResponse]):
             include_metadata=self.include_metadata,
             sparse=self.sparse,
             record_id=self.record_id,
+            scan_factor=self.scan_factor,
+            max_candidates=self.max_candidates,
         )
 
     def parse_grpc(self, data: bytes) -> QueryResponse:
@@ -208,6 +212,10 @@ class QueryOp(DataOp[QueryResponse]):
             body["sparseVector"] = _sparse_json(self.sparse)
         if self.filter:
             body["filter"] = self.filter
+        if self.scan_factor is not None:
+            body["scanFactor"] = self.scan_factor
+        if self.max_candidates is not None:
+            body["maxCandidates"] = self.max_candidates
         return RestCall("POST", "/query", body=_json(body))
 
     def parse_rest(self, body: Any) -> QueryResponse:

@@ -156,6 +156,8 @@ class AsyncIndex:
         include_values: bool = False,
         include_metadata: bool = False,
         sparse_vector: Any = None,
+        scan_factor: float | None = None,
+        max_candidates: int | None = None,
         timeout: float | None = None,
     ) -> QueryResponse:
         """The ``top_k`` most similar records; see :meth:`Index.query`."""
@@ -169,6 +171,8 @@ class AsyncIndex:
             filter,
             include_values,
             include_metadata,
+            scan_factor,
+            max_candidates,
         )
         return await self._transport.call(op, timeout)
 

@@ -219,11 +219,15 @@ class Index:
         include_values: bool = False,
         include_metadata: bool = False,
         sparse_vector: Any = None,
+        scan_factor: float | None = None,
+        max_candidates: int | None = None,
         timeout: float | None = None,
     ) -> QueryResponse:
         """The ``top_k`` records most similar to ``vector`` (or to the stored record ``id``).
 
         Pass ``sparse_vector`` too for a hybrid query (dotproduct indexes), or alone for sparse indexes.
+        ``scan_factor`` (0.5-4) and ``max_candidates`` (top_k-100,000) trade recall for speed where the
+        index supports them (Pinecone's dedicated read nodes, the local engine).
         """
         check_query(vector, id, sparse_vector)
         op = _ops.QueryOp(
@@ -235,6 +239,8 @@ class Index:
             filter,
             include_values,
             include_metadata,
+            scan_factor,
+            max_candidates,
         )
         return self._transport.call(op, timeout)
 

@@ -170,6 +170,8 @@ class VectorServiceHandlers:
                 include_values=request.include_values,
                 include_metadata=request.include_metadata,
                 has_queries=len(request.queries) > 0,
+                scan_factor=request.scan_factor if request.HasField("scan_factor") else None,
+                max_candidates=request.max_candidates if request.HasField("max_candidates") else None,
             )
         )
         response = pb.QueryResponse(namespace=namespace)

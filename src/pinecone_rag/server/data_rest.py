@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -22,6 +23,7 @@ from pinecone_rag.errors import ApiError, InvalidArgumentError, NotFoundError, P
 from pinecone_rag.server.data_service import DataService, QueryInput, UpdateInput, UpsertInput
 from pinecone_rag.server.embedding_models import shared_registry
 from pinecone_rag.server.engine import display_namespace
+from pinecone_rag.server.http_limits import BodyLimitMiddleware
 from pinecone_rag.server.index_model import V2025_04, V2026_07, negotiate_version
 from pinecone_rag.server.records_api import records_routes
 
@@ -243,6 +245,8 @@ def build_data_app(
             include_values=_bool(_field(body, "includeValues", "include_values"), "includeValues"),
             include_metadata=_bool(_field(body, "includeMetadata", "include_metadata"), "includeMetadata"),
             has_queries=bool(body.get("queries")),
+            scan_factor=_field(body, "scanFactor", "scan_factor"),
+            max_candidates=_field(body, "maxCandidates", "max_candidates"),
         )
         namespace, matches, lsn = await run_in_threadpool(service.query, decoded)
         out = []
@@ -413,4 +417,8 @@ def build_data_app(
         Route("/namespaces/{namespace:path}", delete_namespace, methods=["DELETE"]),
         *records_routes(service, embed, models or shared_registry(), endpoint, raw_body),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    # Refuses oversized bodies by Content-Length before reading them, and caps streamed ones.
+    limit = Middleware(
+        BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, error_body=lambda e: e.data_plane_body()
+    )
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, middleware=[limit])

@@ -52,6 +52,10 @@ class UpsertInput:
     request_bytes: int
 
 
+MAX_CANDIDATES = 100_000
+"""The largest ``maxCandidates`` Pinecone accepts."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueryInput:
     """A decoded query request."""
@@ -65,6 +69,8 @@ class QueryInput:
     include_values: bool
     include_metadata: bool
     has_queries: bool = False
+    scan_factor: object = None
+    max_candidates: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,7 @@ class DataService:
             if has_vector:
                 raise InvalidArgumentError("A query takes either a vector or an id, not both.")
         flt = _filter(request.filter)
+        scan_factor, max_candidates = check_scan(request.scan_factor, request.max_candidates, top_k)
         matches, lsn = self.engine.query(
             namespace,
             top_k=top_k,
@@ -136,6 +143,8 @@ class DataService:
             flt=flt,
             include_values=request.include_values,
             include_metadata=request.include_metadata,
+            scan_factor=scan_factor,
+            max_candidates=max_candidates,
         )
         return namespace, matches, lsn
 
@@ -282,3 +291,24 @@ def _check_schema(schema: object) -> dict[str, Any] | None:
             )
         fields[name] = {"filterable": bool(props.get("filterable", False))}
     return {"fields": fields}
+
+
+def check_scan(scan_factor: object, max_candidates: object, top_k: int) -> tuple[float | None, int | None]:
+    """Validate ``scanFactor`` (0.5 to 4) and ``maxCandidates`` (``top_k`` to 100,000)."""
+    factor = None
+    if scan_factor is not None:
+        if isinstance(scan_factor, bool) or not isinstance(scan_factor, int | float):
+            raise InvalidArgumentError("scanFactor must be a number between 0.5 and 4.")
+        factor = float(scan_factor)
+        if not 0.5 <= factor <= 4.0:
+            raise InvalidArgumentError(f"scanFactor must be between 0.5 and 4, got {factor:g}.")
+    cap = None
+    if max_candidates is not None:
+        if isinstance(max_candidates, bool) or not isinstance(max_candidates, int):
+            raise InvalidArgumentError("maxCandidates must be an integer.")
+        if not max(top_k, 1) <= max_candidates <= MAX_CANDIDATES:
+            raise InvalidArgumentError(
+                f"maxCandidates must be between topK ({top_k}) and {MAX_CANDIDATES:,}, got {max_candidates}."
+            )
+        cap = max_candidates
+    return factor, cap

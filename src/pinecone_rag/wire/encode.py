@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from functools import lru_cache
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from pinecone_rag.wire._protowire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from numpy.typing import NDArray
 
@@ -112,6 +114,126 @@ def _struct_key(key: str) -> bytes:
     return _len_field(b"\x0a", key.encode("utf-8"))
 
 
+class _KeyCode:
+    """What every map entry of one metadata key starts with, worked out once per key.
+
+    ``number`` is the whole head of an entry holding a double (only the 8 bytes of the value follow);
+    ``true`` and ``false`` are whole entries. ``strings`` and ``lists`` memoize whole entries holding a
+    short string or a short list of strings: metadata values repeat from record to record (a source, a
+    set of tags), and a repeated value then costs one dict lookup. They hold at most
+    :data:`_MEMO_ENTRIES` entries each (cleared when full), so values that never repeat cost an insert.
+    A list is memoized as a tuple of its strings; an equal tuple holds equal strings, so it encodes the same.
+    """
+
+    __slots__ = ("false", "key", "lists", "number", "pack_number", "strings", "true")
+
+    def __init__(self, key: str) -> None:
+        self.key = _struct_key(key)
+        size = len(self.key)
+        self.number = b"\x0a" + _varint(size + 11) + self.key + b"\x12\x09\x11"
+        self.pack_number = struct.Struct(f"<{len(self.number)}sd").pack  # (number, value) -> the entry
+        self.true = b"\x0a" + _varint(size + 4) + self.key + b"\x12\x02\x20\x01"
+        self.false = b"\x0a" + _varint(size + 4) + self.key + b"\x12\x02\x20\x00"
+        self.strings: dict[str, bytes] = {}
+        self.lists: dict[tuple[str, ...], bytes] = {}
+
+    def string(self, value: str) -> bytes:
+        """The entry holding the string ``value`` (memoized when short)."""
+        text = value.encode("utf-8")
+        entry = _entry(self.key, b"\x1a" + _varint(len(text)) + text)
+        if len(text) <= _MEMO_BYTES:
+            if len(self.strings) >= _MEMO_ENTRIES:
+                self.strings.clear()
+            self.strings[value] = entry
+        return entry
+
+    def string_list(self, items: tuple[str, ...]) -> bytes | None:
+        """The entry holding a list of the strings ``items``, memoized; None unless all are str."""
+        parts = []
+        for item in items:
+            if type(item) is not str:
+                return None
+            text = item.encode("utf-8")
+            parts.append(_ITEM_HEADS[len(text)] + text if len(text) < 0x7E else _list_item(text))
+        body = b"".join(parts)
+        entry = _entry(self.key, b"\x32" + _varint(len(body)) + body)
+        if len(body) <= _MEMO_BYTES:
+            if len(self.lists) >= _MEMO_ENTRIES:
+                self.lists.clear()
+            self.lists[items] = entry
+        return entry
+
+
+_ID_HEADS = [b"\x0a" + ONE_BYTE[size] for size in range(0x80)]
+_MEMO_ENTRIES = 1024
+_MEMO_BYTES = 128
+_KEY_CODES: dict[str, _KeyCode] = {}
+_KEY_CODES_SIZE = 1024
+_ITEM_HEADS = [b"\x0a" + ONE_BYTE[size + 2] + b"\x1a" + ONE_BYTE[size] for size in range(0x7E)]
+"""The head of a ListValue item holding a string of each UTF-8 length whose item still fits in 0x80."""
+
+
+def _list_item(text: bytes) -> bytes:
+    value = b"\x1a" + _varint(len(text)) + text
+    return b"\x0a" + _varint(len(value)) + value
+
+
+def _key_code(key: str) -> _KeyCode:
+    code = _KEY_CODES.get(key)
+    if code is None:
+        if len(_KEY_CODES) >= _KEY_CODES_SIZE:
+            _KEY_CODES.clear()
+        code = _KEY_CODES[key] = _KeyCode(key)
+    return code
+
+
+def _encode_metadata(fields: Mapping[str, Any]) -> bytes:
+    """A record's metadata as the ``metadata`` field (3) of a ``Vector``: tag, length, Struct body.
+
+    The usual metadata is flat: strings, numbers, booleans and short lists of strings under a handful
+    of keys that repeat from record to record. Those entries are written from what :class:`_KeyCode`
+    worked out for the key; anything else takes :func:`_encode_value`'s path.
+    """
+    if type(fields) is not dict:
+        return _len_field(b"\x1a", _encode_struct(fields, 2))
+    parts: list[bytes] = []
+    append = parts.append
+    codes = _KEY_CODES
+    for key, value in fields.items():
+        code = codes.get(key) or _key_code(key)
+        kind = type(value)
+        if kind is str:
+            append(code.strings.get(value) or code.string(value))
+            continue
+        if kind is float or kind is int:
+            try:
+                append(code.number + DOUBLE.pack(value))
+            except (OverflowError, struct.error) as exc:  # an int beyond the range of a double
+                raise ValueError(f"metadata number {value} does not fit in a double") from exc
+            continue
+        if kind is bool:
+            append(code.true if value else code.false)
+            continue
+        if kind is list:
+            items = tuple(value)
+            try:
+                entry = code.lists.get(items) or code.string_list(items)
+            except TypeError:  # an unhashable item: not a list of strings
+                entry = None
+            if entry is not None:
+                append(entry)
+                continue
+        append(_entry(code.key, _encode_value(value, 4)))
+    body = b"".join(parts)
+    return b"\x1a" + _varint(len(body)) + body
+
+
+def _entry(key: bytes, value: bytes) -> bytes:
+    """A Struct map entry: its tag and length, the key field and the value field."""
+    entry = key + b"\x12" + _varint(len(value)) + value
+    return b"\x0a" + _varint(len(entry)) + entry
+
+
 def _encode_value(value: Any, depth: int) -> bytes:
     """The body of a ``google.protobuf.Value`` holding ``value``, the Value being at nesting ``depth``."""
     if isinstance(value, str):
@@ -182,6 +304,96 @@ def _encode_struct(fields: Mapping[str, Any], depth: int) -> bytes:
         size = len(entry)
         entries.append(b"\x0a" + (ONE_BYTE[size] if size < 0x80 else _varint(size)) + entry)
     return b"".join(entries)
+
+
+def _metadata_columns(metadata: Sequence[Any]) -> list[bytes] | None:
+    """The ``metadata`` field (3) of every record, worked out key by key rather than record by record.
+
+    A batch's metadata usually has the same keys in every record (one document schema); then each
+    key's values are encoded as one column (entries follow the first record's key order), with the
+    iteration in C (``map`` over the memoized entries of :class:`_KeyCode`) and Python only for values
+    not seen before. Returns None for anything else (a record without metadata, differing keys, a
+    column of mixed or unusual types), and the caller encodes record by record.
+    """
+    if not metadata or set(map(type, metadata)) != {dict}:
+        return None
+    keys = tuple(metadata[0])
+    if set(map(len, metadata)) != {len(keys)}:  # with every key of the first in each: the same keys
+        return None
+    columns: list[list[bytes]] = []
+    for key in keys:
+        if type(key) is not str:
+            return None
+        code = _key_code(key)
+        try:
+            values = list(map(itemgetter(key), metadata))
+        except KeyError:
+            return None
+        kinds = set(map(type, values))
+        entries: list[Any]
+        if kinds == {str}:
+            entries = list(map(code.strings.get, values))
+            if None in entries:
+                entries = [entry or code.string(value) for entry, value in zip(entries, values, strict=True)]
+        elif kinds <= {float, int}:
+            try:
+                entries = list(map(code.pack_number, repeat(code.number), values))
+            except (OverflowError, struct.error):  # the record-by-record path says which value
+                return None
+        elif kinds == {bool}:
+            entries = list(map((code.false, code.true).__getitem__, values))
+        elif kinds == {list}:
+            items = list(map(tuple, values))
+            try:
+                entries = list(map(code.lists.get, items))
+            except TypeError:  # an unhashable item: not a list of strings
+                return None
+            if None in entries:
+                entries = [
+                    entry or code.string_list(item) for entry, item in zip(entries, items, strict=True)
+                ]
+                if None in entries:
+                    return None
+        else:
+            return None
+        columns.append(entries)
+    bodies = list(map(b"".join, zip(*columns, strict=True))) if columns else [b""] * len(metadata)
+    sizes = list(map(len, bodies))
+    heads = {size: b"\x1a" + _varint(size) for size in set(sizes)}
+    return list(map(bytes.__add__, map(heads.__getitem__, sizes), bodies))
+
+
+def _columnar_records(
+    ids: Sequence[str], rows: memoryview | None, row_bytes: int, values_head: bytes, extras: list[bytes]
+) -> list[bytes | memoryview] | None:
+    """The records of ids, dense values and per-record tails (``extras``), assembled with C iteration.
+
+    Returns None unless every id is a plain str (the per-record loop then reports the bad one).
+    """
+    if set(map(type, ids)) != {str}:
+        return None
+    id_bytes = list(map(str.encode, ids))
+    id_sizes = list(map(len, id_bytes))
+    id_heads = {size: (b"\x0a" + _varint(size)) if size else b"" for size in set(id_sizes)}
+    values_size = len(values_head) + row_bytes
+    sizes = [
+        len(id_heads[id_size]) + id_size + values_size + extra_size
+        for id_size, extra_size in zip(id_sizes, map(len, extras), strict=True)
+    ]
+    heads = {size: b"\x0a" + _varint(size) for size in set(sizes)}
+    columns: list[Iterable[bytes | memoryview]] = [
+        map(heads.__getitem__, sizes),
+        map(id_heads.__getitem__, id_sizes),
+        id_bytes,
+    ]
+    if rows is not None:
+        stops = range(row_bytes, row_bytes * len(ids) + 1, row_bytes)
+        columns += [
+            repeat(values_head),
+            map(rows.__getitem__, map(slice, range(0, stops.stop, row_bytes), stops)),
+        ]
+    columns.append(extras)
+    return list(chain.from_iterable(zip(*columns, strict=False)))  # repeat() is endless
 
 
 def _dense_rows(dense: Any, count: int) -> tuple[memoryview | None, int]:
@@ -260,25 +472,38 @@ def encode_upsert_request(
         if namespace:
             parts.append(_len_field(b"\x12", _utf8(namespace, "namespace")))
         return b"".join(parts)
-    append = parts.append
+    if sparse is None and metadata is not None:
+        extras = _metadata_columns(metadata)
+        records = None if extras is None else _columnar_records(ids, rows, row_bytes, values_head, extras)
+        if records is not None:
+            if namespace:
+                records.append(_len_field(b"\x12", _utf8(namespace, "namespace")))
+            return b"".join(records)
+    extend = parts.extend
+    heads: dict[int, bytes] = {}
     offset = 0
-    for i, record_id in enumerate(ids):
-        id_bytes = _utf8(record_id, "ids")
+    all_metadata = repeat(None) if metadata is None else metadata
+    all_sparse = repeat(None) if sparse is None else sparse
+    for record_id, fields, pair in zip(ids, all_metadata, all_sparse, strict=False):  # lengths checked
+        if not isinstance(record_id, str):
+            raise TypeError(f"ids must be a str, not {type(record_id).__name__}")
+        id_bytes = record_id.encode("utf-8")
         id_size = len(id_bytes)
-        id_head = (b"\x0a" + _varint(id_size)) if id_size else b""
-        extra = b""
-        if metadata is not None and (fields := metadata[i]) is not None:
-            extra = _len_field(b"\x1a", _encode_struct(fields, 2))
-        if sparse is not None and (pair := sparse[i]) is not None:
+        id_head = (_ID_HEADS[id_size] if id_size < 0x80 else b"\x0a" + _varint(id_size)) if id_size else b""
+        extra = b"" if fields is None else _encode_metadata(fields)
+        if pair is not None:
             extra += _len_field(b"\x22", _encode_sparse(pair))
-        append(b"\x0a" + _varint(len(id_head) + id_size + values_size + len(extra)) + id_head)
-        append(id_bytes)
-        if rows is not None:
-            append(values_head)
-            append(rows[offset : offset + row_bytes])
-            offset += row_bytes
-        if extra:
-            append(extra)
+        size = len(id_head) + id_size + values_size + len(extra)
+        head = heads.get(size)
+        if head is None:
+            head = heads[size] = b"\x0a" + _varint(size)
+        if rows is None:
+            extend((head, id_head, id_bytes, extra))
+        else:
+            stop = offset + row_bytes
+            extend((head, id_head, id_bytes, values_head, rows[offset:stop], extra))
+            offset = stop
+    append = parts.append
     if namespace:
         append(_len_field(b"\x12", _utf8(namespace, "namespace")))
     return b"".join(parts)
@@ -294,6 +519,8 @@ def encode_query_request(
     include_metadata: bool = False,
     sparse: SparseInput | None = None,
     record_id: str | None = None,
+    scan_factor: float | None = None,
+    max_candidates: int | None = None,
 ) -> bytes:
     """Serialize a ``QueryRequest`` (by vector, by sparse vector, or by record id).
 
@@ -307,6 +534,8 @@ def encode_query_request(
         include_metadata: Ask for the matches' metadata.
         sparse: The sparse query vector ``(indices, values)``, written when not None.
         record_id: Query by the stored record with this id ("" or None is not written).
+        scan_factor: How much more than the default to scan (optional float, written when not None).
+        max_candidates: A cap on the records scanned (optional uint32, written when not None).
 
     Returns:
         The serialized message, byte-identical to ``SerializeToString()`` of the generated class except
@@ -337,6 +566,12 @@ def encode_query_request(
         parts.append(_len_field(b"\x42", _utf8(record_id, "record_id")))
     if sparse is not None:
         parts.append(_len_field(b"\x4a", _encode_sparse(sparse)))
+    if scan_factor is not None:
+        parts.append(b"\x55" + struct.pack("<f", scan_factor))  # field 10, fixed32
+    if max_candidates is not None:
+        if not 0 <= max_candidates < UINT32_LIMIT:
+            raise ValueError(f"max_candidates must be in [0, 2**32), not {max_candidates}")
+        parts.append(b"\x58" + _varint(max_candidates))  # field 11, varint
     return b"".join(parts)
 
 
