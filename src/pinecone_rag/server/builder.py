@@ -11,9 +11,9 @@ Shapes a namespace goes through:
 
 * **Flat**: while it is smaller than two target clusters it is one cluster without a centroid (scanning a
   few thousand rows costs less than ranking centroids).
-* **Clustered**: when it outgrows that (or outgrows its cluster count four times over) the builder trains
+* **Clustered**: when it outgrows that, and again each time it has doubled since, the builder trains
   centroids on a sample (:func:`pinecone_rag.server.kmeans.train_centroids`, time-bounded) and assigns
-  every record. After that, builds are incremental: an oversized cluster is split in two by 2-means and
+  every record. In between, builds are incremental: an oversized cluster is split in two by 2-means and
   undersized ones are merged into their nearest neighbour, without re-clustering the rest.
 * **Sparse-only indexes** have no centroids: records go into chunks of ``sparse_chunk_records``.
 """
@@ -120,6 +120,12 @@ class Builder:
         self.spec = spec
         self.config = config
         self._metric: Metric = spec.metric
+        # Records when the centroids were last trained on the whole namespace. Splits keep clusters
+        # small as a namespace grows, but bisecting is a worse clustering than k-means over everything
+        # (measured at 1M: recall 0.87 where FAISS's k-means gave 0.95 at the same probe count), so the
+        # builder retrains whenever the namespace has doubled since: geometric growth keeps the total
+        # retraining work proportional to the records written.
+        self.trained_records = 0
 
     def build(self, published: PublishedIndex, work: BuildInput) -> tuple[PublishedIndex, BuildReport]:
         """Write the clusters ``work`` changes and publish the manifest; returns the new index."""
@@ -136,13 +142,16 @@ class Builder:
         clustered = published.centroids is not None and not layer.cleared
         target = self.config.target_cluster_size
         k = choose_k(total, target_cluster_size=target)
+        if clustered and not self.trained_records:
+            self.trained_records = published.count  # opened on an index trained before a restart
         if self.spec.is_sparse or k == 1:
             mode = "chunked" if self.spec.is_sparse else "flat"
             limit = self.config.sparse_chunk_records if self.spec.is_sparse else max(total, 1)
             plan = self._chunked(published, base_clusters, removed, fresh, limit, rebuild=clustered)
-        elif not clustered or k > 4 * len(base_clusters):
+        elif not clustered or k > 4 * len(base_clusters) or total >= 2 * self.trained_records:
             mode = "clustered"
             plan = self._recluster(published, base_clusters, removed, fresh, k)
+            self.trained_records = total
         else:
             mode = "incremental"
             plan = self._incremental(published, base_clusters, removed, fresh)
