@@ -5,7 +5,10 @@ decision 4); the codec writes packed floats straight from numpy rows and reads t
 ``np.frombuffer``. This benchmark measures, on one thread of this process:
 
 1. Upsert encoding of ``--dimension``-d float32 rows (seeded ``numpy.random.default_rng``), in batches of
-   1000 and 100, without metadata and with small metadata (two keys, as ``bench/sdk_vs_engine.py``):
+   1000 and 100, without metadata and with a RAG chunk's metadata, four keys (``source`` string,
+   ``chunk`` number, ``draft`` boolean, ``tags`` list of strings): once with values that repeat across
+   records as a document's chunks do (``4 keys``), once with values that never repeat (``4 keys,
+   unique``, the worst case for the encoder's memoized entries):
 
    * ``ours``: ``encode_upsert_request(ids, matrix, None, metadata, namespace)`` from the numpy matrix;
    * ``generated``: our generated classes (private descriptor pool, upb) built from Python lists,
@@ -72,9 +75,27 @@ SDK = "SDK 8.x"
 # ------------------------------------------------------------------------------------------------ data
 
 
-def small_metadata(i: int) -> dict[str, Any]:
-    """Two keys, the size of a typical RAG chunk reference."""
-    return {"doc": f"doc-{i // 10}", "chunk": i % 10}
+_TAGS = (["a", "b"], ["b", "c"], ["a", "c"], ["c"])
+REPEATING = "4 keys"
+UNIQUE = "4 keys, unique"
+METADATA_KINDS = (None, REPEATING, UNIQUE)
+
+
+def chunk_metadata(i: int) -> dict[str, Any]:
+    """A RAG chunk's metadata: its document, position, a flag and tags (values repeat across chunks)."""
+    return {"source": f"doc-{i // 20}.md", "chunk": i % 20, "draft": i % 7 == 0, "tags": list(_TAGS[i % 4])}
+
+
+def unique_metadata(i: int) -> dict[str, Any]:
+    """The same keys and kinds with values that never repeat: the worst case for memoized entries."""
+    return {"source": f"doc-{i:06d}.md", "chunk": i * 1.5, "draft": i % 7 == 0, "tags": [f"t{i}", f"u{i}"]}
+
+
+def batch_metadata(kind: str | None, count: int) -> list[dict[str, Any]] | None:
+    if kind is None:
+        return None
+    make = chunk_metadata if kind == REPEATING else unique_metadata
+    return [make(i) for i in range(count)]
 
 
 def sdk_classes() -> dict[str, Any] | None:
@@ -141,7 +162,7 @@ class Result:
 
     label: str
     count: int
-    metadata: bool
+    metadata: str | None
     medians: dict[str, float] = field(default_factory=dict)
 
     def vectors_per_s(self, path: str) -> float | None:
@@ -154,11 +175,11 @@ class Result:
 
 
 def bench_upsert(
-    data: np.ndarray, count: int, *, metadata: bool, rounds: int, sdk: dict[str, Any] | None
+    data: np.ndarray, count: int, *, metadata: str | None, rounds: int, sdk: dict[str, Any] | None
 ) -> Result:
     matrix = data[:count]
     ids = [f"doc-{i // 10}#chunk-{i % 10}" for i in range(count)]
-    fields = [small_metadata(i) for i in range(count)] if metadata else None
+    fields = batch_metadata(metadata, count)
     rows = matrix.tolist()
     generated = {"Vector": pb.Vector, "Struct": pb.Struct, "UpsertRequest": pb.UpsertRequest}
     calls: dict[str, Callable[[], object]] = {
@@ -176,7 +197,7 @@ def bench_upsert(
         if pb.UpsertRequest.FromString(produced) != reference:
             raise RuntimeError(f"{name}: the encoded request differs from ours")
     seconds = round_robin(calls, rounds)
-    label = f"upsert {count} x {matrix.shape[1]}" + (", 2 keys" if metadata else "")
+    label = f"upsert {count} x {matrix.shape[1]}" + (f", {metadata}" if metadata else "")
     result = Result(label, count, metadata)
     result.medians = {name: statistics.median(values) for name, values in seconds.items()}
     return result
@@ -209,7 +230,7 @@ def bench_decode(data: np.ndarray, count: int, *, rounds: int, sdk: dict[str, An
         if got.values.tobytes() != want_values.tobytes():
             raise RuntimeError("decode_query_response disagrees with the generated classes")
     seconds = round_robin(calls, rounds)
-    result = Result(f"decode QueryResponse, {count} matches x {matrix.shape[1]}", count, metadata=False)
+    result = Result(f"decode QueryResponse, {count} matches x {matrix.shape[1]}", count, metadata=None)
     result.medians = {name: statistics.median(values) for name, values in seconds.items()}
     return result
 
@@ -241,7 +262,7 @@ def upsert_rows(results: list[Result]) -> list[str]:
     for result in results:
         cells = [
             str(result.count),
-            "2 keys" if result.metadata else "none",
+            result.metadata or "none",
             fmt_ms(result.medians[OURS]),
             fmt_rate(result.vectors_per_s(OURS)),
         ]
@@ -299,8 +320,10 @@ def render(
         "from ready Python lists (`matrix.tolist()` before the clock) and serialized; generated + tolist:",
         "the same with the `.tolist()` timed. SDK 8.x: the official SDK's classes, from ready lists"
         + ("." if sdk else " (not installed: n/a)."),
-        "With metadata, every path builds the Structs from dicts inside the timed call. Speedup is the other",
-        "path's median time divided by ours. Every path's bytes parse to the same message as ours.",
+        "With metadata, every path builds the Structs from dicts inside the timed call: 4 keys is",
+        '`{"source": "doc-17.md", "chunk": 3, "draft": False, "tags": ["a", "b"]}` with values repeating',
+        "across records (a document's chunks); 4 keys, unique has values that never repeat. Speedup is",
+        "the other path's median time divided by ours. Every path's bytes parse to the same message as ours.",
         "",
         f"### Decoding a QueryResponse, matches x {args.dimension} values (ms per response, matches/s)",
         "",
@@ -340,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     data = unit_rows(np.random.default_rng(SEED), 1000, args.dimension)
     upserts = []
     for count, rounds in ((1000, args.rounds), (100, args.rounds * 5)):
-        for metadata in (False, True):
+        for metadata in METADATA_KINDS:
             result = bench_upsert(data, count, metadata=metadata, rounds=rounds, sdk=sdk)
             upserts.append(result)
             print(

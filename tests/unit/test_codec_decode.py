@@ -27,6 +27,8 @@ from pinecone_rag.wire.codec import (
     decode_fetch_by_metadata_response,
     decode_fetch_response,
     decode_query_response,
+    decode_upsert_columns,
+    decode_upsert_request,
     encode_upsert_request,
 )
 
@@ -34,16 +36,23 @@ from .codec_support import (
     FEW,
     SETTINGS,
     assert_fetch,
+    assert_floats,
+    assert_metadata,
     assert_query,
+    assert_sparse,
+    dims,
     f_fixed32,
     f_fixed64,
     f_len,
     f_varint,
     fetch_responses,
     key,
+    namespaces,
     query_responses,
     unknown_fields,
+    upsert_batches,
     varint,
+    vectors,
 )
 
 if TYPE_CHECKING:
@@ -443,3 +452,115 @@ def test_accepts_bytearray_and_memoryview() -> None:
         assert_query(decode_query_response(data), message)
     with pytest.raises(TypeError):
         decode_query_response("not bytes")  # type: ignore[arg-type]
+
+
+# --- upsert requests (the server's hot path) ---------------------------------------------------------------
+
+
+@st.composite
+def upsert_requests(draw: st.DrawFn) -> Any:
+    dim = draw(dims)
+    mixed = draw(st.booleans())  # records of different lengths take the non-matrix path
+    request = pb.UpsertRequest(namespace=draw(namespaces))
+    for _ in range(draw(st.integers(0, 6))):
+        request.vectors.add().CopyFrom(draw(vectors(draw(dims) if mixed else dim)))
+    return request
+
+
+def assert_upsert(message: Any, wire: bytes) -> None:
+    columns = decode_upsert_columns(wire)
+    decoded = decode_upsert_request(wire)
+    assert columns.namespace == decoded.namespace == message.namespace
+    assert len(columns.ids) == len(decoded.vectors) == len(message.vectors)
+    for i, want in enumerate(message.vectors):
+        assert columns.ids[i] == decoded.vectors[i].id == want.id
+        assert_floats(columns.values[i], want.values)
+        assert_floats(decoded.vectors[i].values, want.values)
+        assert_sparse(columns.sparse[i], want)
+        assert_metadata(columns.metadata[i], want)
+        assert_metadata(decoded.vectors[i].metadata, want)
+    widths = {len(vector.values) for vector in message.vectors}
+    if message.vectors and len(widths) == 1 and 0 not in widths:
+        assert columns.matrix is not None
+        assert columns.matrix.shape == (len(message.vectors), widths.pop())
+        assert columns.matrix.flags.writeable
+        for i, row in enumerate(columns.values):
+            assert row is not None
+            assert np.shares_memory(row, columns.matrix[i])
+    else:
+        assert columns.matrix is None
+
+
+@SETTINGS
+@given(upsert_requests())
+def test_upsert_request_decodes_like_generated(message: Any) -> None:
+    assert_upsert(message, message.SerializeToString())
+
+
+@SETTINGS
+@given(upsert_batches())
+def test_upsert_request_decodes_what_we_encode(batch: dict[str, Any]) -> None:
+    wire = encode_upsert_request(**batch)
+    assert_upsert(pb.UpsertRequest.FromString(wire), wire)
+
+
+@FEW
+@given(upsert_requests(), st.data())
+def test_upsert_records_in_any_layout_decode_alike(message: Any, data: st.DataObject) -> None:
+    """Reordered, split and unknown fields inside a record take the general parser, with the same result."""
+    records = b""
+    for vector in message.vectors:
+        fields = [f_len(1, vector.id.encode())] if vector.id else []
+        values = np.array(list(vector.values), dtype="<f4").tobytes()
+        if values:
+            cut = data.draw(st.integers(0, len(values) // 4)) * 4  # two packed runs concatenate
+            fields += [f_len(2, values[:cut]), f_len(2, values[cut:])]
+        if vector.HasField("metadata"):
+            fields.append(f_len(3, vector.metadata.SerializeToString()))
+        if vector.HasField("sparse_values"):
+            fields.append(f_len(4, vector.sparse_values.SerializeToString()))
+        fields.append(data.draw(unknown_fields()))
+        records += f_len(1, b"".join(data.draw(st.permutations(fields))))
+    wire = records + (f_len(2, message.namespace.encode()) if message.namespace else b"")
+    assert_upsert(pb.UpsertRequest.FromString(wire), wire)
+
+
+def test_upsert_metadata_entries_are_not_shared_between_records() -> None:
+    """Repeated map entries are parsed once; their lists must still be separate objects per record."""
+    metadata = [{"tags": ["a", "b"], "source": "doc", "n": 1.0, "ok": True}] * 3
+    wire = encode_upsert_request(["x", "y", "z"], None, None, metadata)
+    first, second, third = decode_upsert_columns(wire).metadata
+    assert first == second == third == metadata[0]
+    assert first is not None
+    assert second is not None
+    first["tags"].append("c")
+    assert second["tags"] == ["a", "b"]
+    assert first["tags"] is not second["tags"]
+
+
+def test_upsert_metadata_merges_repeated_occurrences() -> None:
+    entry_a = f_len(1, f_len(1, b"a") + f_len(2, f_len(3, b"x")))
+    entry_b = f_len(1, f_len(1, b"b") + f_len(2, f_len(3, b"y")))
+    entry_a2 = f_len(1, f_len(1, b"a") + f_len(2, f_len(3, b"z")))
+    record = f_len(1, b"r") + f_len(3, entry_a + entry_b) + f_len(3, entry_a2)
+    wire = f_len(1, record)
+    assert decode_upsert_columns(wire).metadata == [{"a": "z", "b": "y"}]
+    assert decode_upsert_columns(wire).metadata == [pb.UpsertRequest.FromString(wire).vectors[0].metadata]
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        f_len(1, f_len(1, b"r") + f_len(2, b"\x00\x00\x80")),  # values not a multiple of 4 bytes
+        f_len(1, f_len(1, b"\xff")),  # id not UTF-8
+        f_len(1, f_len(1, b"r") + f_len(3, f_len(1, f_len(1, b"\xc3")))),  # metadata key not UTF-8
+        f_len(1, f_len(1, b"r") + f_len(3, b"\x0a\x05\x0a")),  # truncated map entry
+        f_len(1, f_len(1, b"r"))[:-1],  # truncated record
+        f_len(1, f_len(1, b"r") + key(3, 3)),  # a group
+    ],
+)
+def test_malformed_upsert_requests_raise_value_error(wire: bytes) -> None:
+    with pytest.raises(ValueError, match=r"malformed|truncated|unsupported"):
+        decode_upsert_columns(wire)
+    with pytest.raises(DecodeError):
+        pb.UpsertRequest.FromString(wire)

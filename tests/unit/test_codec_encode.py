@@ -229,3 +229,82 @@ def test_upsert_of_more_than_2_mb() -> None:
         namespace="ns",
     )
     assert data == expected.SerializeToString()
+
+
+def test_memoized_metadata_entries_match_generated() -> None:
+    """Entries repeat across records and are memoized; values that are equal but differ in type must not
+    share an entry (True == 1 == 1.0), nor may a list of strings stand in for an equal-looking list."""
+    metadata: list[dict[str, Any] | None] = [
+        {"k": ["a", "b"], "s": "x", "n": 1},
+        {"k": ["a", "b"], "s": "x", "n": 1.0},
+        {"k": ["a", True], "s": True, "n": True},
+        {"k": ["a", 1], "s": 1.0, "n": -0.0},
+        {"k": ["a", ["b"]], "s": "x" * 300, "n": 0.0},
+        {"k": ["a", {"b": None}], "s": "é" * 70, "n": 2**60},
+        {"k": ("a", "b"), "s": "", "n": None},
+        {"k": [], "s": "x", "n": {"deep": ["a"]}},
+    ]
+    batch = {"ids": [f"r{i}" for i in range(len(metadata))], "dense": None, "sparse": None}
+    for _ in range(2):  # the second pass hits the memo
+        data = encode_upsert_request(**batch, metadata=metadata)
+        assert pb.UpsertRequest.FromString(data) == oracle_upsert(
+            {**batch, "metadata": metadata, "namespace": ""}
+        )
+        for vector, fields in zip(pb.UpsertRequest.FromString(data).vectors, metadata, strict=True):
+            assert fields is not None
+            assert struct_to_dict(vector.metadata) == {
+                name: list(value) if isinstance(value, tuple) else value for name, value in fields.items()
+            }
+    negative_zero = pb.UpsertRequest.FromString(encode_upsert_request(["a"], None, None, [{"n": -0.0}]))
+    assert str(negative_zero.vectors[0].metadata.fields["n"].number_value) == "-0.0"
+
+
+@st.composite
+def same_key_metadata(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Metadata with the same keys in every record (the column-by-column path), values of one kind per key."""
+    kinds = {
+        "str": st.text(max_size=8) | st.sampled_from(["doc-1.md", "doc-2.md"]) | st.just("x" * 200),
+        "number": st.floats(allow_nan=False) | st.integers(-(2**53), 2**53) | st.just(-0.0),
+        "bool": st.booleans(),
+        "list": st.lists(st.sampled_from(["a", "b", "é"]) | st.text(max_size=4), max_size=3),
+        "mixed": json_values_or_lists(),
+    }
+    names = draw(st.lists(st.text(max_size=6), min_size=0, max_size=4, unique=True))
+    chosen = {name: draw(st.sampled_from(sorted(kinds))) for name in names}
+    records = []
+    for _ in range(draw(st.integers(1, 6))):
+        fields = {name: draw(kinds[kind]) for name, kind in chosen.items()}
+        if draw(st.booleans()):  # the same keys in another order
+            fields = dict(reversed(list(fields.items())))
+        records.append(fields)
+    return records
+
+
+def json_values_or_lists() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(), st.booleans(), st.text(max_size=3), st.lists(st.booleans() | st.text(max_size=2))
+    )
+
+
+@SETTINGS
+@given(same_key_metadata(), st.booleans())
+def test_upsert_with_the_same_keys_in_every_record_matches_generated(
+    metadata: list[dict[str, Any]], dense: bool
+) -> None:
+    count = len(metadata)
+    batch = {
+        "ids": [f"id-{i}" for i in range(count)],
+        "dense": np.arange(count * 3, dtype=np.float32).reshape(count, 3) if dense else None,
+        "sparse": None,
+        "metadata": metadata,
+        "namespace": "ns",
+    }
+    for _ in range(2):  # the second pass hits the memoized entries
+        assert pb.UpsertRequest.FromString(encode_upsert_request(**batch)) == oracle_upsert(batch)
+
+
+def test_column_path_reports_bad_values_like_the_record_path() -> None:
+    with pytest.raises(ValueError, match="does not fit in a double"):
+        encode_upsert_request(["a", "b"], None, None, [{"n": 1}, {"n": 10**400}])
+    with pytest.raises(TypeError, match="ids must be a str, not int"):
+        encode_upsert_request(["a", 7], None, None, [{"n": 1}, {"n": 2}])  # type: ignore[list-item]

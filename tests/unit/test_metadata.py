@@ -17,6 +17,7 @@ from pinecone_rag.server.metadata import (
     check_metadata_size,
     merge_metadata,
     validate_metadata,
+    validate_metadata_batch,
 )
 
 
@@ -297,3 +298,92 @@ def test_junk_only_raises_invalid_argument(raw: object) -> None:
         validate_metadata(raw, record_id="r")
     except InvalidArgumentError as error:
         error.message.encode()
+
+
+def _outcome(run: Any) -> tuple[str, Any]:
+    try:
+        return "ok", run()
+    except InvalidArgumentError as error:
+        return "error", error.message
+
+
+BATCH_RAWS = st.lists(
+    st.one_of(
+        st.none(),
+        JUNK,
+        st.dictionaries(VALID_KEYS, VALID_VALUES, max_size=6),
+        st.dictionaries(st.text(max_size=4), st.floats() | st.text(max_size=4), max_size=3),
+        st.dictionaries(st.sampled_from(["big"]), st.just("x" * (MAX_METADATA_BYTES - 8)), max_size=1),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@st.composite
+def same_key_raws(draw: st.DrawFn) -> list[object]:
+    """Records sharing their keys (the column-by-column path), now and then with a bad key or value."""
+    keys = draw(st.lists(VALID_KEYS | st.sampled_from(["", "$in", "k"]), min_size=1, max_size=3, unique=True))
+    values = VALID_VALUES | st.sampled_from([math.inf, -math.nan, 1e308, None, ["a", 1], ("a",), 2]) | JUNK
+    count = draw(st.integers(1, 4))
+    return [{key: draw(values) for key in keys} for _ in range(count)]
+
+
+@settings(max_examples=250, deadline=None)
+@given(raws=BATCH_RAWS | same_key_raws())
+def test_batch_validation_is_validate_metadata_per_record(raws: list[object]) -> None:
+    """Same results, same first error message, whether a record takes the fast path or not."""
+    ids = [f"r{i}" for i in range(len(raws))]
+    expected = _outcome(
+        lambda: [validate_metadata(raw, record_id=i) for i, raw in zip(ids, raws, strict=True)]
+    )
+    assert _outcome(lambda: validate_metadata_batch(copy.deepcopy(raws), ids)) == expected
+    if expected[0] == "ok":
+        for got, want in zip(validate_metadata_batch(copy.deepcopy(raws), ids), expected[1], strict=True):
+            if want is not None:
+                assert got is not None
+                assert [type(value) for value in got.values()] == [type(value) for value in want.values()]
+
+
+def test_batch_validation_keeps_normal_metadata_and_normalises_the_rest() -> None:
+    normal = {"source": "doc.md", "chunk": 3.0, "ok": False, "tags": ["a"]}
+    other = {"chunk": 3, "tags": ("a",)}
+    checked = validate_metadata_batch([normal, other, {}, None], ["a", "b", "c", "d"], field="setMetadata")
+    assert checked[0] is normal  # decoded objects are handed over, not copied
+    assert checked[1] == {"chunk": 3.0, "tags": ["a"]}
+    assert type(checked[1]["chunk"]) is float
+    assert checked[2:] == [None, None]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"n": math.inf},
+        {"n": math.nan},
+        {"$x": "a"},
+        {"": "a"},
+        {"tags": ["a", 1.0]},
+        {"big": "x" * MAX_METADATA_BYTES},
+        {"bad": "\ud800"},
+    ],
+)
+def test_batch_validation_reports_the_first_invalid_record(raw: dict[str, Any]) -> None:
+    with pytest.raises(InvalidArgumentError) as expected:
+        validate_metadata(raw, record_id="second", field="setMetadata")
+    with pytest.raises(InvalidArgumentError) as caught:
+        validate_metadata_batch(
+            [{"ok": "yes"}, raw, {"": 1}], ["first", "second", "third"], field="setMetadata"
+        )
+    assert caught.value.message == expected.value.message
+
+
+def test_batch_validation_of_records_sharing_keys() -> None:
+    """The column-by-column path: sums of large finite numbers overflow, yet each number is valid."""
+    records: list[object] = [{"n": 1e308, "tags": ["a"], "s": "x"}, {"n": 1e308, "tags": [], "s": "y"}]
+    assert validate_metadata_batch(records, ["a", "b"]) == records
+    assert validate_metadata_batch(records, ["a", "b"])[0] is records[0]
+    bad: list[object] = [{"n": 1e308, "s": "x"}, {"n": -math.inf, "s": "y"}]
+    with pytest.raises(InvalidArgumentError, match="record 'b': field 'n' is -inf"):
+        validate_metadata_batch(bad, ["a", "b"])
+    with pytest.raises(InvalidArgumentError, match="list containing a boolean at index 0"):
+        validate_metadata_batch([{"t": ["a"]}, {"t": [True]}], ["a", "b"])

@@ -9,7 +9,8 @@ Python work anywhere, and packed ``uint32`` varints (sparse indices) are encoded
 Encoders write fields in field-number order and omit proto3 defaults exactly as protobuf does, so their
 output is byte-identical to ``SerializeToString()`` of the same message built with the generated classes,
 except for ``google.protobuf.Struct`` maps, whose entry order protobuf does not define (ours follows the
-dict's order); those compare equal once parsed.
+dict's order, or the first record's when every record of an upsert has the same keys); those compare
+equal once parsed.
 
 Decoders follow the protobuf parsing rules: unknown fields (wire types 0, 1, 2, 5) are skipped, repeated
 scalars are accepted packed and unpacked, repeated occurrences of a singular message field merge, and the
@@ -31,10 +32,12 @@ from pinecone_rag.wire.decode import (
     DecodedMatch,
     DecodedQuery,
     DecodedUpsert,
+    DecodedUpsertColumns,
     DecodedVector,
     decode_fetch_by_metadata_response,
     decode_fetch_response,
     decode_query_response,
+    decode_upsert_columns,
     decode_upsert_request,
 )
 from pinecone_rag.wire.encode import encode_fetch_request, encode_query_request, encode_upsert_request
@@ -45,10 +48,12 @@ __all__ = [
     "DecodedMatch",
     "DecodedQuery",
     "DecodedUpsert",
+    "DecodedUpsertColumns",
     "DecodedVector",
     "decode_fetch_by_metadata_response",
     "decode_fetch_response",
     "decode_query_response",
+    "decode_upsert_columns",
     "decode_upsert_request",
     "encode_fetch_request",
     "encode_query_request",
