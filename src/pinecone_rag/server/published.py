@@ -9,13 +9,15 @@ centroids by cluster position. Cluster files themselves are mapped on demand thr
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from pinecone_rag.server.cluster_stats import MetadataColumn, StringPostings
 from pinecone_rag.server.column_filter import column_mask
-from pinecone_rag.server.executor import ScanQuery, ScanResult, scan_cluster
+from pinecone_rag.server.executor import ScanQuery, ScanResult, dense_scores, scan_cluster, top_positions
 from pinecone_rag.server.manifest import load_current, read_centroids
 from pinecone_rag.server.planner import may_match, plan_query
 from pinecone_rag.server.records import Record, SparseVector
@@ -95,6 +97,14 @@ class PublishedIndex:
         self.keys: dict[int, str] = {ref.cluster_id: ref.key for ref in clusters}
         self.counts: dict[int, int] = {ref.cluster_id: ref.count for ref in clusters}
         self.cluster_ids: tuple[int, ...] = tuple(ref.cluster_id for ref in clusters)
+        self._position = {cluster_id: position for position, cluster_id in enumerate(self.cluster_ids)}
+        self._offsets = np.zeros(len(clusters) + 1, dtype=np.int64)
+        np.cumsum([ref.count for ref in clusters], out=self._offsets[1:])
+        self._columns: dict[str, MetadataColumn | None] = {}
+        self._columns_lock = threading.Lock()
+        self._arrays: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None] = [None] * len(
+            clusters
+        )
 
     @classmethod
     def empty(cls, store: BlobStore, prefix: str, spec: IndexSpec, cache: ClusterCache) -> PublishedIndex:
@@ -197,6 +207,19 @@ class PublishedIndex:
         """The best ``query.top_k`` visible records of the clusters the planner picks, best first."""
         if not self.cluster_ids:
             return []
+        if (
+            query.flt is not None
+            and query.vector is not None
+            and query.sparse is None
+            and max_candidates is None
+        ):
+            matches = self._global_mask(query.flt, hidden)
+            if int(matches.sum()) <= config.exact_filter_records:
+                # A selective filter's nearest matches are scattered over many clusters (measured at
+                # 1% selectivity: recall 0.5 with the default probe), and few rows match: scoring
+                # exactly those rows is both exact and cheaper than probing.
+                gathered = self._gather_matches(query, matches)
+                return _merge([gathered], query) if gathered is not None else []
         counts = [self.counts[cluster_id] for cluster_id in self.cluster_ids]
         plan = plan_query(
             query.vector if self.centroids is not None else None,
@@ -215,19 +238,11 @@ class PublishedIndex:
         )
         results: list[tuple[int, ScanResult]] = []
         matched = scanned = 0
-        exhaustive = False
         for position, cluster_id in enumerate(plan.clusters):
-            if position == plan.probe and query.flt is not None and scanned:
-                # The probed clusters are a sample of the filter's selectivity. The nearest matches of a
-                # selective filter are scattered over many clusters (measured: recall 0.5 at 1% with
-                # the default probe), and few rows match, so reading every matching row is both exact
-                # and cheap: the executor gathers only those rows.
-                expected = matched / scanned * self.count
-                exhaustive = expected <= config.exact_filter_records
             if position >= plan.probe:
                 if plan.max_records is not None and scanned >= plan.max_records:
                     break
-                if not exhaustive and (not plan.expand_until_k or matched >= query.top_k):
+                if not plan.expand_until_k or matched >= query.top_k:
                     break
             gone = hidden.get(cluster_id)
             rows = np.fromiter(gone, dtype=np.int64, count=len(gone)) if gone else None
@@ -238,13 +253,121 @@ class PublishedIndex:
                 results.append((cluster_id, result))
         return _merge(results, query)
 
+    def _global_column(self, field: str) -> MetadataColumn | None:
+        """One metadata field over every cluster, rows numbered cluster after cluster (cached)."""
+        with self._columns_lock:
+            if field in self._columns:
+                return self._columns[field]
+        total = self._offsets[-1] if len(self._offsets) else 0
+        present = np.zeros(total, dtype=np.bool_)
+        numbers: npt.NDArray[np.float64] | None = None
+        bools: npt.NDArray[np.int8] | None = None
+        index: dict[str, int] = {}
+        pieces: dict[int, list[npt.NDArray[np.int64]]] = {}
+        seen = False
+        for position, cluster_id in enumerate(self.cluster_ids):
+            column = self.file(cluster_id).metadata_columns().get(field)
+            if column is None:
+                continue
+            seen = True
+            start = int(self._offsets[position])
+            end = start + len(column.present)
+            present[start:end] = column.present
+            if column.numbers is not None:
+                if numbers is None:
+                    numbers = np.full(total, np.nan, dtype=np.float64)
+                numbers[start:end] = column.numbers
+            if column.bools is not None:
+                if bools is None:
+                    bools = np.full(total, -1, dtype=np.int8)
+                bools[start:end] = column.bools
+            for value in column.strings:
+                code = index.setdefault(value, len(index))
+                pieces.setdefault(code, []).append(column.strings[value] + start)
+        merged: MetadataColumn | None = None
+        if seen:
+            offsets = np.zeros(len(index) + 1, dtype=np.int64)
+            groups = [np.concatenate(pieces[code]) for code in range(len(index))]
+            np.cumsum([len(group) for group in groups], out=offsets[1:])
+            rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+            merged = MetadataColumn(present, numbers, bools, StringPostings(index, offsets, rows))
+        with self._columns_lock:
+            self._columns[field] = merged
+        return merged
+
+    def _dense_arrays(self, position: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None:
+        """The mapped vectors and norms of the cluster at ``position``, held after first use.
+
+        Holding the arrays keeps the mapping alive past cache eviction; that is only address space,
+        the page cache decides what stays in memory.
+        """
+        arrays = self._arrays[position]
+        if arrays is None:
+            file = self.file(self.cluster_ids[position])
+            if file.dense is None or file.norms is None:
+                return None
+            arrays = self._arrays[position] = (file.dense, file.norms)
+        return arrays
+
+    def _global_mask(self, flt: Filter, hidden: Mapping[int, set[int]]) -> npt.NDArray[np.bool_]:
+        """Which rows of the whole index (numbered as in :meth:`_global_column`) match and are visible."""
+        columns = {field: self._global_column(field) for field in flt.fields}
+        total = int(self._offsets[-1]) if len(self._offsets) else 0
+        mask = column_mask(flt, {k: v for k, v in columns.items() if v is not None}, total)
+        for cluster_id, rows in hidden.items():
+            position = self._position.get(cluster_id)
+            if position is not None and rows:
+                mask[np.fromiter(rows, dtype=np.int64, count=len(rows)) + self._offsets[position]] = False
+        return mask
+
+    def _gather_matches(self, query: ScanQuery, mask: npt.NDArray[np.bool_]) -> tuple[int, ScanResult] | None:
+        """Score exactly the rows of ``mask`` (a selective filter, dense query), gathered per cluster.
+
+        The result is one pseudo-cluster whose rows are packed locations (:func:`pack_location`).
+        """
+        matches = np.flatnonzero(mask)
+        if not len(matches) or query.vector is None:
+            return None
+        positions = np.searchsorted(self._offsets, matches, side="right") - 1
+        starts = np.flatnonzero(np.diff(positions, prepend=-1))
+        ends = np.append(starts[1:], len(matches))
+        vectors: list[npt.NDArray[np.float32]] = []
+        norms: list[npt.NDArray[np.float32]] = []
+        locations: list[npt.NDArray[np.int64]] = []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            position = int(positions[start])
+            arrays = self._dense_arrays(position)
+            if arrays is None:
+                continue
+            rows = matches[start:end] - self._offsets[position]
+            vectors.append(arrays[0][rows])
+            norms.append(arrays[1][rows])
+            locations.append(rows + (self.cluster_ids[position] << _ROW_BITS))
+        if not vectors:
+            return None
+        scores = dense_scores(np.concatenate(vectors), np.concatenate(norms), query.vector, query.metric)
+        packed = np.concatenate(locations)
+        order = top_positions(scores, query.top_k, ascending=query.ascending)
+        return _PACKED, ScanResult(packed[order], scores[order], len(packed))
+
+
+_PACKED: Final = -1
+"""The cluster id of a result whose rows are packed locations (:func:`pack_location`)."""
+
 
 def _merge(results: list[tuple[int, ScanResult]], query: ScanQuery) -> list[Hit]:
     if not results:
         return []
     scores = np.concatenate([result.scores for _, result in results])
-    clusters = np.concatenate([np.full(len(result.rows), cid, dtype=np.int64) for cid, result in results])
-    rows = np.concatenate([result.rows for _, result in results])
+    clusters = np.concatenate(
+        [
+            (result.rows >> _ROW_BITS) if cid == _PACKED else np.full(len(result.rows), cid, dtype=np.int64)
+            for cid, result in results
+        ]
+    )
+    rows = np.concatenate(
+        [(result.rows & _ROW_MASK) if cid == _PACKED else result.rows for cid, result in results]
+    )
     key = scores if query.ascending else -scores
     order = np.lexsort((rows, clusters, key))[: query.top_k]
     return [Hit(float(scores[i]), int(clusters[i]), int(rows[i])) for i in order]
