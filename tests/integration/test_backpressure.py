@@ -56,13 +56,13 @@ def test_full_freshness_layer_answers_429_and_resource_exhausted_with_hints(tmp_
 
 def test_client_rides_out_back_pressure_while_the_builder_catches_up(tmp_path: Path) -> None:
     # The builder only runs when asked: the cap itself asks it, as soon as a write is refused.
-    config = EngineConfig(build_min_records=10_000, build_idle_s=3600, freshness_max_records=10_001)
+    config = EngineConfig(build_min_records=20_000, build_idle_s=3600, freshness_max_records=20_001)
     with LocalServer(tmp_path, port=0, engine=config) as server:
         pc = PineconeClient(api_key="k", host=server.url)
         pc.create_index("bp", dimension=DIM, metric="cosine")
         for transport in ("grpc", "rest"):
             index = pc.index("bp", transport=transport)
-            matrix = np.random.default_rng(7).standard_normal((30_000, DIM)).astype(np.float32)
+            matrix = np.random.default_rng(7).standard_normal((50_000, DIM)).astype(np.float32)
             ids = [f"{transport}-{i}" for i in range(len(matrix))]
             result = index.upsert(matrix, ids=ids, namespace=transport, batch_size=1000, show_progress=False)
             assert result.upserted_count == len(ids), result
