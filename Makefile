@@ -14,6 +14,8 @@ help:
 	@echo "make test    set up .venv, then lint, type check and run the whole suite"
 	@echo "make protos  regenerate src/pinecone_rag/_proto from protos/ (pinned $(GRPCIO_TOOLS))"
 	@echo "make bench   run the benchmarks in bench/ (full size)"
+	@echo "make compat  run every official SDK line, LangChain and LlamaIndex against the engine"
+	@echo "make stress  the long profiles: 120k fuzz inputs, 50 kill -9 cycles"
 
 # torch is pinned to the CPU build this machine's index serves; unpinned, sentence-transformers would pull
 # a multi-GB CUDA build.
@@ -50,13 +52,26 @@ test: lint typecheck pytest
 protos: $(TOOLS)/.installed
 	$(TOOLS)/bin/python scripts/gen_protos.py
 
-BENCHES := codec sdk_vs_engine client_upsert client_query
+BENCHES := codec sdk_vs_engine client_upsert client_query engine adapters
 
 bench: $(BIN)/.installed
 	for name in $(BENCHES); do $(BIN)/python bench/$$name.py --write bench/RESULTS.md || exit 1; done
 
 bench-quick: $(BIN)/.installed
 	for name in $(BENCHES); do $(BIN)/python bench/$$name.py --quick || exit 1; done
+
+.PHONY: compat
+# Each SDK line gets its own venv under .venv-compat/; the table goes into bench/RESULTS.md.
+compat: $(BIN)/.installed
+	$(BIN)/python scripts/compat/run.py --write bench/RESULTS.md
+
+.PHONY: stress
+# The long profiles: >= 100k fuzz inputs (6 fuzz tests x 20k; requests time out on their own, hence no
+# per-test timeout) and 50 kill -9 cycles.
+STRESS_FUZZ_EXAMPLES ?= 20000
+stress: $(BIN)/.installed
+	PINECONE_RAG_FUZZ_EXAMPLES=$(STRESS_FUZZ_EXAMPLES) PINECONE_RAG_STRESS_CYCLES=50 \
+		$(BIN)/python -m pytest tests/fuzz tests/integration/test_durability.py --timeout=0 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -28,6 +29,7 @@ from pinecone_rag.errors import (
 )
 from pinecone_rag.server.control_db import IndexRecord
 from pinecone_rag.server.embedding_models import shared_registry
+from pinecone_rag.server.http_limits import BodyLimitMiddleware
 from pinecone_rag.server.index_model import V2026_07, index_host, index_json, negotiate_version
 from pinecone_rag.server.inference_api import inference_routes
 from pinecone_rag.server.validation import MAX_DIMENSION
@@ -45,6 +47,8 @@ _TAG_KEY = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _METRICS = ("cosine", "euclidean", "dotproduct")
 _CLOUDS = ("aws", "gcp", "azure")
 MAX_TAGS = 20
+# Index bodies are tiny; /embed and /rerank carry at most a few MB of text.
+MAX_CONTROL_BODY_BYTES = 16 * 1024 * 1024
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -61,7 +65,7 @@ def control_error(error: ApiError, version: str) -> Response:
 
 def check_index_name(name: object) -> str:
     """1-45 characters of ``a-z0-9-``, starting and ending with a letter or digit."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(
             "Name must be 1-45 characters long, consist of lower case alphanumeric characters or '-', "
             "and start and end with an alphanumeric character."
@@ -83,7 +87,7 @@ def check_tags(raw: object, current: dict[str, str] | None = None) -> dict[str, 
     if not isinstance(raw, dict):
         raise UnprocessableEntityError("Failed to deserialize the JSON body: `tags` must be an object.")
     for key, value in raw.items():
-        if not isinstance(key, str) or not _TAG_KEY.match(key):
+        if not isinstance(key, str) or not _TAG_KEY.fullmatch(key):
             raise InvalidArgumentError(
                 f"Tag key {key!r} is not valid: keys are 1-80 characters of letters, digits, '_' or '-'."
             )
@@ -297,7 +301,7 @@ def build_control_app(
 
     def describe(record: IndexRecord, version: str) -> dict[str, Any]:
         handle = manager.get(record.project_id, record.name)
-        host = index_host(version, settings.public_host, handle.port, settings.host_format)
+        host = index_host(version, settings.public_host, handle.port, settings.host_format, tls=settings.tls)
         return index_json(handle.record, version, host)
 
     def grpc_headers(project_id: str, name: str) -> dict[str, str]:
@@ -423,4 +427,7 @@ def build_control_app(
         Route("/actions/whoami", whoami, methods=["GET"]),
         *inference_routes(registry, endpoint),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    limit = Middleware(
+        BodyLimitMiddleware, max_bytes=MAX_CONTROL_BODY_BYTES, error_body=lambda e: e.control_plane_body()
+    )
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, middleware=[limit])

@@ -100,7 +100,7 @@ def scan_cluster(file: ClusterFile, query: ScanQuery, hidden: npt.NDArray[np.int
             rows = None  # scoring everything and masking is cheaper than gathering most rows
     scores = np.zeros(count if rows is None else len(rows), dtype=np.float32)
     if query.vector is not None and dense is not None and norms is not None:
-        scores += _dense_scores(dense, norms, query.vector, query.metric, rows)
+        scores += dense_scores(dense, norms, query.vector, query.metric, rows)
     postings = file.postings
     if query.sparse is not None and (csr is not None or postings is not None):
         if postings is not None:
@@ -124,11 +124,11 @@ def scan_cluster(file: ClusterFile, query: ScanQuery, hidden: npt.NDArray[np.int
     matched = len(rows)
     if matched == 0:
         return _EMPTY
-    order = _top(scores, query.top_k, ascending=query.ascending)
+    order = top_positions(scores, query.top_k, ascending=query.ascending)
     return ScanResult(rows[order], scores[order], matched)
 
 
-def _top(scores: npt.NDArray[np.float32], k: int, *, ascending: bool) -> npt.NDArray[np.int64]:
+def top_positions(scores: npt.NDArray[np.float32], k: int, *, ascending: bool) -> npt.NDArray[np.int64]:
     """Positions of the best ``k`` scores, best first (ties by position, so results are deterministic)."""
     key = scores if ascending else -scores
     part = np.argpartition(key, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
@@ -136,13 +136,14 @@ def _top(scores: npt.NDArray[np.float32], k: int, *, ascending: bool) -> npt.NDA
     return order
 
 
-def _dense_scores(
+def dense_scores(
     dense: npt.NDArray[np.float32],
     norms: npt.NDArray[np.float32],
     vector: FloatArray,
     metric: str,
-    rows: npt.NDArray[np.int64] | None,
+    rows: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.float32]:
+    """Scores of ``dense`` rows (all, or ``rows``) against ``vector``: cosine, dot, squared distance."""
     block = dense if rows is None else dense[rows]
     row_norms = norms if rows is None else norms[rows]
     dots: npt.NDArray[np.float32] = block @ vector

@@ -42,19 +42,22 @@ def negotiate_version(header: str | None) -> str:
     return chosen
 
 
-def index_host(version: str, public_host: str, port: int, host_format: HostFormat) -> str:
+def index_host(
+    version: str, public_host: str, port: int, host_format: HostFormat, *, tls: bool = False
+) -> str:
     """The data-plane host string describe_index returns, per version.
 
     The official SDKs disagree on what they can dial: 6.x-8.x REST needs ``http://`` to reach a
     plaintext server by index name, 8.x gRPC cannot dial ``http://``, and 9.x/10.x strip it. So versions
-    up to 2025-04 get the bare ``host:port`` (as Pinecone Local returns), 2026-07 gets ``http://``, and
-    2025-10 follows the ``host_format`` setting.
+    up to 2025-04 get the bare ``host:port`` (as Pinecone Local returns), 2026-07 gets a scheme, and
+    2025-10 follows the ``host_format`` setting. With ``tls`` the scheme is ``https://``, which every SDK
+    dials (and a bare host means https to them anyway).
     """
     bare = f"{public_host}:{port}"
     if version <= V2025_04:
         return bare
     if version >= V2026_07 or host_format == "http":
-        return f"http://{bare}"
+        return f"{'https' if tls else 'http'}://{bare}"
     return bare
 
 

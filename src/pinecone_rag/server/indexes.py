@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
-import importlib.util
 import logging
 import shutil
 import socket
 import sqlite3
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +23,10 @@ from uvicorn.server import ServerState
 
 from pinecone_rag.errors import AlreadyExistsError, NotFoundError, ResourceExhaustedError
 from pinecone_rag.server.data_grpc import MAX_MESSAGE_BYTES, VectorServiceHandlers
-from pinecone_rag.server.data_rest import build_data_app
+from pinecone_rag.server.data_rest import MAX_BODY_BYTES, build_data_app
 from pinecone_rag.server.data_service import DataService
 from pinecone_rag.server.engine import IndexEngine
+from pinecone_rag.server.http_limits import http_protocol_class
 from pinecone_rag.server.listener import SniffingProtocol
 from pinecone_rag.server.records import IndexSpec
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from pinecone_rag.server.auth import KeyRing
     from pinecone_rag.server.control_db import ControlDatabase, IndexRecord
     from pinecone_rag.server.settings import ServerSettings
+
+ALPN_PROTOCOLS = ("h2", "http/1.1")
 
 logger = logging.getLogger(__name__)
 
@@ -60,34 +62,6 @@ class IndexHandle:
     splices: set[SniffingProtocol] = field(default_factory=set)
 
 
-@functools.cache
-def _http_protocol() -> Any:
-    # httptools parses in C; h11 is the pure-Python fallback uvicorn always has.
-    if not importlib.util.find_spec("httptools"):
-        return "h11"
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: PLC0415 - needs httptools
-
-    class LongUrlHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol, accepting request targets over 64 KiB.
-
-        httptools parses URLs with 16-bit offsets, so a longer target fails ("Invalid HTTP request
-        received."), yet a fetch of 1000 ids of 512 characters sends ~0.5 MB of query string. Such a
-        target's query is split off before uvicorn parses it and restored in the scope (the app task
-        has not run yet).
-        """
-
-        def on_headers_complete(self) -> None:
-            if len(self.url) <= 0xFFFF:
-                super().on_headers_complete()
-                return
-            path, _, query = self.url.partition(b"?")
-            self.url = path
-            super().on_headers_complete()
-            self.scope["query_string"] = query
-
-    return LongUrlHttpToolsProtocol
-
-
 class IndexManager:
     """Opens, creates and deletes indexes for the control plane."""
 
@@ -106,6 +80,12 @@ class IndexManager:
         self._lock = asyncio.Lock()
         self._root = settings.data_dir / INDEXES_DIR
         self._root.mkdir(parents=True, exist_ok=True)
+        self._tls = server_tls_context(settings)
+        self._grpc_credentials: grpc.ServerCredentials | None = None
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            self._grpc_credentials = grpc.ssl_server_credentials(
+                [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
+            )
 
     # ---------------------------------------------------------------------------------------- queries
     def get(self, project_id: str, name: str) -> IndexHandle:
@@ -208,7 +188,8 @@ class IndexManager:
         grpc_server = grpc.server(
             self._executor,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                # Requests are bounded like REST bodies; answers (top-k with values) may be larger.
+                ("grpc.max_receive_message_length", MAX_BODY_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
@@ -216,7 +197,15 @@ class IndexManager:
         grpc_server.add_generic_rpc_handlers(
             (VectorServiceHandlers(service, self._keyring, record.project_id).generic_handler(),)
         )
-        grpc_port = grpc_server.add_insecure_port(f"{self._grpc_host()}:0")
+        if self._grpc_credentials is None:
+            # Plaintext: one grpcio port, spliced to from the shared port and advertised for direct use.
+            grpc_port = grpc_server.add_insecure_port(f"{self._grpc_host()}:0")
+            splice_port = grpc_port
+        else:
+            # TLS: the listener terminates TLS and splices plaintext to a loopback-only port; the
+            # advertised direct port speaks TLS with the same certificate.
+            splice_port = grpc_server.add_insecure_port("127.0.0.1:0")
+            grpc_port = grpc_server.add_secure_port(f"{self._grpc_host()}:0", self._grpc_credentials)
         grpc_server.start()
         sock = self._bind(record)
         port = sock.getsockname()[1]
@@ -224,7 +213,7 @@ class IndexManager:
             record = self._database.update_index(record, port=port)
         config = uvicorn.Config(
             build_data_app(service, self._keyring, record.project_id, embed=record.embed),
-            http=_http_protocol(),
+            http=http_protocol_class(self._settings.request_head_timeout),
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -233,12 +222,22 @@ class IndexManager:
         config.load()
         state = ServerState()
         splices: set[SniffingProtocol] = set()
-        grpc_address = ("127.0.0.1" if self._grpc_host() == "127.0.0.1" else self._grpc_host(), grpc_port)
+        if self._grpc_credentials is None:
+            grpc_address = (self._grpc_host(), splice_port)
+        else:
+            grpc_address = ("127.0.0.1", splice_port)
+        head_timeout = self._settings.request_head_timeout
         listener = await loop.create_server(
             lambda: SniffingProtocol(
-                config=config, server_state=state, grpc_address=grpc_address, splices=splices
+                config=config,
+                server_state=state,
+                grpc_address=grpc_address,
+                splices=splices,
+                sniff_timeout=head_timeout,
             ),
             sock=sock,
+            ssl=self._tls,
+            ssl_handshake_timeout=head_timeout if self._tls is not None else None,
         )
         handle = IndexHandle(record, engine, port, grpc_port, grpc_server, listener, state, splices)
         self._handles[(record.project_id, record.name)] = handle
@@ -258,3 +257,18 @@ class IndexManager:
         await asyncio.get_running_loop().run_in_executor(None, stopped.wait)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(handle.listener.wait_closed(), timeout=2)
+
+
+def server_tls_context(settings: ServerSettings) -> ssl.SSLContext | None:
+    """The TLS context of the data-plane listeners (None without ``tls_cert``).
+
+    ALPN offers ``h2`` and ``http/1.1``: gRPC clients insist on ``h2`` being selected, REST clients
+    offer only ``http/1.1``, and the listener still decides by the first decrypted bytes.
+    """
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    context.set_alpn_protocols(list(ALPN_PROTOCOLS))
+    return context

@@ -26,6 +26,7 @@ from pinecone_rag.server.auth import KeyRing
 from pinecone_rag.server.blas import limit_blas_threads
 from pinecone_rag.server.control_api import build_control_app
 from pinecone_rag.server.control_db import ControlDatabase
+from pinecone_rag.server.http_limits import http_protocol_class
 from pinecone_rag.server.indexes import IndexManager
 from pinecone_rag.server.lock import DataDirLock
 from pinecone_rag.server.settings import ServerSettings, is_loopback
@@ -50,6 +51,9 @@ class LocalServer:
         api_keys: Keys of the default project (``PINECONE_RAG_API_KEYS`` adds more).
         data_port_start: First port for index data planes; defaults to ``port + 1``, or to free ports
             (0) when ``port`` is 0.
+        tls_cert: A PEM certificate file; with ``tls_key`` every port speaks TLS (``https://`` URLs and
+            index hosts, gRPC over TLS).
+        tls_key: The PEM private key of ``tls_cert``.
         settings: Full settings; when given, the other arguments are ignored.
     """
 
@@ -61,11 +65,16 @@ class LocalServer:
         port: int = 5080,
         api_keys: tuple[str, ...] | list[str] = (),
         data_port_start: int | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
         settings: ServerSettings | None = None,
         **options: Any,
     ) -> None:
         if settings is None:
             start = data_port_start if data_port_start is not None else (0 if port == 0 else port + 1)
+            if tls_cert is not None or tls_key is not None:
+                options["tls_cert"] = None if tls_cert is None else Path(tls_cert)
+                options["tls_key"] = None if tls_key is None else Path(tls_key)
             settings = ServerSettings.from_env(
                 data_dir, host=host, port=port, api_keys=tuple(api_keys), data_port_start=start, **options
             )
@@ -90,16 +99,16 @@ class LocalServer:
 
     @property
     def url(self) -> str:
-        """The control-plane URL, e.g. ``http://127.0.0.1:5080``."""
-        host = self.settings.public_host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        """The control-plane URL, e.g. ``http://127.0.0.1:5080`` (``https://`` with TLS)."""
+        return f"{self.settings.scheme}://{self.host}"
 
     @property
     def host(self) -> str:
         """The control-plane address without a scheme, e.g. ``127.0.0.1:5080``."""
-        return self.url.removeprefix("http://")
+        host = self.settings.public_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
 
     def start(self) -> LocalServer:
         """Start serving in a background thread; returns once every port is accepting connections."""
@@ -209,6 +218,9 @@ class LocalServer:
                 log_config=None,
                 log_level=settings.log_level,
                 access_log=False,
+                http=http_protocol_class(settings.request_head_timeout),
+                ssl_certfile=settings.tls_cert,
+                ssl_keyfile=settings.tls_key,
             )
             control = uvicorn.Server(config)
             serve_task = asyncio.create_task(control.serve(sockets=[sock]))

@@ -5,6 +5,11 @@ that opens with the HTTP/2 preface is spliced, byte for byte, to the index's grp
 loopback port; anything else is handed to uvicorn's HTTP/1.1 protocol in-process. The splice costs a
 little latency and throughput (see bench/RESULTS.md), so the engine also advertises the direct gRPC port
 (``x-pinecone-rag-grpc-port``) for clients that can use it.
+
+With TLS the listener's socket is wrapped by asyncio's ``ssl`` (ALPN ``h2`` and ``http/1.1``), so the
+protocol sees decrypted bytes and sniffs them exactly as in plaintext; the splice then goes to a
+plaintext grpcio port bound to loopback only. Terminating TLS here keeps one port for both protocols
+(grpcio cannot share a port with HTTP/1.1) and one certificate loader for every transport.
 """
 
 from __future__ import annotations
@@ -61,8 +66,11 @@ class SniffingProtocol(asyncio.Protocol):
         server_state: ServerState,
         grpc_address: tuple[str, int],
         splices: set[SniffingProtocol],
+        sniff_timeout: float = 10.0,
     ) -> None:
         self._config = config
+        self._sniff_timeout = sniff_timeout
+        self._sniff_timer: asyncio.TimerHandle | None = None
         self._server_state = server_state
         self._grpc_address = grpc_address
         self._splices = splices
@@ -74,6 +82,19 @@ class SniffingProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        # A client that connects and then sends nothing, or a byte at a time, must not hold the
+        # connection (and its buffer) forever: the protocol is decided within the deadline or never.
+        self._sniff_timer = asyncio.get_running_loop().call_later(self._sniff_timeout, self._sniff_timed_out)
+
+    def _sniff_timed_out(self) -> None:
+        self._sniff_timer = None
+        if self.transport is not None and not self._spliced:
+            self.transport.close()
+
+    def _decided(self) -> None:
+        if self._sniff_timer is not None:
+            self._sniff_timer.cancel()
+            self._sniff_timer = None
 
     def data_received(self, data: bytes) -> None:
         if self._spliced:
@@ -85,6 +106,7 @@ class SniffingProtocol(asyncio.Protocol):
         self._buffer += data
         if len(self._buffer) < len(H2_PREFACE) and H2_PREFACE.startswith(self._buffer):
             return
+        self._decided()
         if self._buffer.startswith(H2_PREFACE):
             self._start_splice()
         else:
@@ -138,10 +160,13 @@ class SniffingProtocol(asyncio.Protocol):
         if self._upstream is not None and self._upstream.transport is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 self._upstream.transport.write_eof()
-            return True
+            # Keep the client side half-open for grpcio's answer; TLS has no half-close, so asyncio
+            # closes that side whatever is returned (and warns if True is).
+            return self.transport is None or self.transport.get_extra_info("sslcontext") is None
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._decided()
         self._splices.discard(self)
         if self._upstream is not None and self._upstream.transport is not None:
             self._upstream.transport.close()

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pinecone_rag.errors import ConfigurationError
 from pinecone_rag.server.engine_config import EngineConfig
+from pinecone_rag.server.http_limits import REQUEST_HEAD_TIMEOUT
 
 HostFormat = Literal["http", "bare"]
 
@@ -46,6 +47,11 @@ class ServerSettings:
         blas_threads: BLAS threads per query (see :mod:`pinecone_rag.server.blas`); 0 leaves BLAS alone.
         engine: Storage and search tuning of every index (builder thresholds, freshness cap, planner).
             ``PINECONE_RAG_ENGINE`` may hold a JSON object of :class:`EngineConfig` fields.
+        tls_cert: A PEM certificate (chain) file; with ``tls_key``, every port speaks TLS (HTTPS and
+            gRPC over TLS) and index hosts are advertised as ``https://``.
+        tls_key: The PEM private key of ``tls_cert``.
+        request_head_timeout: Seconds a client may take to send a request's line and headers (and to
+            finish the TLS handshake); slower clients are disconnected.
     """
 
     data_dir: Path
@@ -59,12 +65,33 @@ class ServerSettings:
     log_level: str = "warning"
     blas_threads: int = 1
     engine: EngineConfig = field(default_factory=EngineConfig)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    request_head_timeout: float = REQUEST_HEAD_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigurationError("TLS needs both a certificate (--tls-cert) and its key (--tls-key).")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not Path(path).is_file():
+                raise ConfigurationError(f"TLS file {str(path)!r} does not exist.")
+
+    @property
+    def tls(self) -> bool:
+        """True when the server speaks TLS on every port."""
+        return self.tls_cert is not None
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with TLS, else ``http``."""
+        return "https" if self.tls else "http"
 
     def __repr__(self) -> str:
         keys = f"<{len(self.api_keys)} keys>"
         return (
             f"ServerSettings(data_dir={str(self.data_dir)!r}, host={self.host!r}, port={self.port}, "
-            f"data_port_start={self.data_port_start}, api_keys={keys}, host_format={self.host_format!r})"
+            f"data_port_start={self.data_port_start}, api_keys={keys}, host_format={self.host_format!r}, "
+            f"tls={self.tls})"
         )
 
     @classmethod
@@ -82,6 +109,10 @@ class ServerSettings:
         env_keys = tuple(k.strip() for k in os.environ.get(ENV_API_KEYS, "").split(",") if k.strip())
         raw_keys: Any = overrides.pop("api_keys", ()) or ()
         passed = tuple(str(key) for key in raw_keys)
+        for name in ("tls_cert", "tls_key"):
+            value = overrides.get(name)
+            if value is not None and not isinstance(value, Path):
+                overrides[name] = Path(str(value))
         return replace(settings, api_keys=tuple(dict.fromkeys(passed + env_keys)), **overrides)  # type: ignore[arg-type]
 
     @property

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+import orjson
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
@@ -54,7 +55,12 @@ class MetadataTooLargeError(ValueError):
 
 def metadata_size(metadata: dict[str, Any]) -> int:
     """The UTF-8 JSON size of ``metadata`` in bytes, as Pinecone counts it against the 40 KB limit."""
-    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
+    # orjson (pinecone-rag's own JSON library, which its engine measures this limit with) writes the same
+    # compact UTF-8 JSON about ten times faster than json.dumps, and this runs for every node on every add.
+    try:
+        return len(orjson.dumps(metadata))
+    except (orjson.JSONEncodeError, TypeError):  # non-string keys, integers beyond 64 bits: rare
+        return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def node_to_metadata(
@@ -108,10 +114,11 @@ def node_to_metadata(
 def _put(out: dict[str, Any], key: str, value: Any, node_id: str, nested: NestedMetadata) -> None:
     if value is None or (isinstance(value, list) and not value):
         return
-    if isinstance(value, bool | str | int | float):
+    # Tuples, not `X | Y` unions: isinstance checks a tuple several times faster, once per key per node.
+    if isinstance(value, (bool, str, int, float)):
         out[key] = value
         return
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         if all(isinstance(item, str) for item in value):
             out[key] = list(value)
             return
