@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from pinecone_rag.server.cluster_file import compute_norms
 from pinecone_rag.server.cluster_stats import MetadataColumn, StringPostings
 from pinecone_rag.server.column_filter import column_mask
 from pinecone_rag.server.executor import ScanQuery, ScanResult, dense_scores, scan_cluster, top_positions
@@ -98,6 +99,7 @@ class PublishedIndex:
         self.counts: dict[int, int] = {ref.cluster_id: ref.count for ref in clusters}
         self.cluster_ids: tuple[int, ...] = tuple(ref.cluster_id for ref in clusters)
         self._position = {cluster_id: position for position, cluster_id in enumerate(self.cluster_ids)}
+        self._cluster_id_array = np.asarray(self.cluster_ids, dtype=np.int64)
         self._offsets = np.zeros(len(clusters) + 1, dtype=np.int64)
         np.cumsum([ref.count for ref in clusters], out=self._offsets[1:])
         self._columns: dict[str, MetadataColumn | None] = {}
@@ -329,24 +331,21 @@ class PublishedIndex:
         if not len(matches) or query.vector is None:
             return None
         positions = np.searchsorted(self._offsets, matches, side="right") - 1
+        local = matches - self._offsets[positions]
+        packed = (self._cluster_id_array[positions] << _ROW_BITS) | local
         starts = np.flatnonzero(np.diff(positions, prepend=-1))
         ends = np.append(starts[1:], len(matches))
+        # One gather per cluster is the only per-cluster work left (norms are recomputed from the
+        # gathered rows, locations were packed above), which is what makes this beat probing.
         vectors: list[npt.NDArray[np.float32]] = []
-        norms: list[npt.NDArray[np.float32]] = []
-        locations: list[npt.NDArray[np.int64]] = []
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            position = int(positions[start])
-            arrays = self._dense_arrays(position)
+            arrays = self._dense_arrays(int(positions[start]))
             if arrays is None:
-                continue
-            rows = matches[start:end] - self._offsets[position]
-            vectors.append(arrays[0][rows])
-            norms.append(arrays[1][rows])
-            locations.append(rows + (self.cluster_ids[position] << _ROW_BITS))
-        if not vectors:
-            return None
-        scores = dense_scores(np.concatenate(vectors), np.concatenate(norms), query.vector, query.metric)
-        packed = np.concatenate(locations)
+                return None
+            vectors.append(arrays[0][local[start:end]])
+        block = np.concatenate(vectors)
+        norms = compute_norms(block, query.metric)
+        scores = dense_scores(block, norms, query.vector, query.metric)
         order = top_positions(scores, query.top_k, ascending=query.ascending)
         return _PACKED, ScanResult(packed[order], scores[order], len(packed))
 
