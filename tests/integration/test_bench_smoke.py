@@ -88,3 +88,102 @@ def test_client_benchmark_quick(tmp_path: Path, script: str, section: str, heade
     assert "stale" not in written
     assert written.count(f"<!-- {section}:start -->") == 1
     assert header in written
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_engine_benchmark_quick(tmp_path: Path) -> None:
+    pytest.importorskip("faiss", reason="the engine benchmark compares against FAISS IVF-Flat")
+    pytest.importorskip("matplotlib", reason="the engine benchmark draws its recall/latency plot")
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Results\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n\n"
+        "<!-- engine:start -->\nstale\n<!-- engine:end -->\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "engine.py"),
+            "--quick",
+            "--datasets",
+            "synthetic-128,real",
+            "--write",
+            str(results),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    header = "## Engine: our index vs FAISS IVF-Flat vs numpy brute force, same data and queries"
+    assert header in run.stdout
+    # Brute force is checked against the ground truth inside the run; its row must say so.
+    assert "| numpy brute force | exact | all |" in run.stdout
+    for contender in ("ours in-process", "FAISS IVF-Flat", "ours gRPC"):
+        assert f"| {contender} |" in run.stdout
+    targets = [line for line in run.stdout.splitlines() if line.startswith("| synthetic-128 |")]
+    assert len(targets) >= 5
+    assert all(line.rstrip(" |").rsplit("| ", 1)[1] in {"pass", "FAIL", "n/a", "info"} for line in targets)
+    plot = tmp_path / "engine_recall_latency.png"
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    written = results.read_text(encoding="utf-8")
+    assert "keep me" in written
+    assert "stale" not in written
+    assert written.count("<!-- engine:start -->") == 1
+    assert "](engine_recall_latency.png)" in written
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_adapters_benchmark_quick(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Results\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n\n"
+        "<!-- adapters:start -->\nstale\n<!-- adapters:end -->\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "adapters.py"), "--quick", "--write", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    header = "## Adapters: ours vs the official LangChain / LlamaIndex stores vs our raw client"
+    assert header in run.stdout
+    rows = {
+        line.split(" | ")[0].strip("| *"): line for line in run.stdout.splitlines() if line.startswith("| ")
+    }
+    # Our side always runs: both adapters and both raw baselines (LangChain's and LlamaIndex's tables share
+    # row names, so each name appears twice).
+    expected = ["ours", "raw client", "raw client + conversion", "llama-index-vector-stores-pinecone"]
+    for name in expected:
+        assert name in rows, name
+    assert sum(line.startswith(("| **ours** |", "| raw client |")) for line in run.stdout.splitlines()) == 4
+    peer_venv = ROOT / ".venv-compat" / "langchain" / "bin" / "python"
+    if peer_venv.exists():
+        assert "| langchain-pinecone |" in run.stdout
+    else:
+        assert "langchain-pinecone was not run" in run.stdout
+        print("langchain-pinecone skipped: no .venv-compat/langchain (scripts/compat/run.py builds it)")
+    # Every throughput and latency cell of our adapters is a positive number.
+    for line in run.stdout.splitlines():
+        if line.startswith("| **ours** |"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            docs_per_s, p50, p99 = (float(cells[i].replace(",", "")) for i in (6, 8, 9))
+            assert docs_per_s > 0
+            assert 0 < p50 <= p99
+    overheads = [line for line in run.stdout.splitlines() if line.startswith("| adapter overhead over")]
+    assert len(overheads) == 6
+    assert all(cell.strip().endswith("%") for line in overheads for cell in line.strip("|").split("|")[1:3])
+    written = results.read_text(encoding="utf-8")
+    assert "keep me" in written
+    assert "stale" not in written
+    assert written.count("<!-- adapters:start -->") == 1
+    assert header in written
+    assert "bench/adapters.py --quick" in written

@@ -238,8 +238,6 @@ TestDotproductEngineMachine = DotproductEngineMachine.TestCase
 TestDotproductEngineMachine.settings = _SETTINGS
 
 
-
-
 def test_sparse_index_builds_chunks_with_postings_and_answers_exactly(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     spec = IndexSpec(None, "dotproduct", "sparse")
