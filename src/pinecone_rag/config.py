@@ -85,6 +85,8 @@ class ClientConfig:
         source_tag: Identifies the integration calling Pinecone, appended to the User-Agent.
         additional_headers: Extra headers (and gRPC metadata) sent with every call.
         environment: A legacy environment (e.g. ``us-west1-gcp``) for ``controller.{env}`` discovery.
+        ssl_ca_certs: A PEM file of CA certificates to trust (e.g. a local engine's self-signed one),
+            for HTTPS and TLS gRPC; None trusts the system's store.
     """
 
     api_key: str = field(repr=False)
@@ -94,6 +96,7 @@ class ClientConfig:
     source_tag: str | None = None
     additional_headers: Mapping[str, str] = field(default_factory=dict)
     environment: str | None = None
+    ssl_ca_certs: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -135,6 +138,7 @@ class ClientConfig:
         source_tag: str | None = None,
         additional_headers: Mapping[str, str] | None = None,
         environment: str | None = None,
+        ssl_ca_certs: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         """Settings from arguments, then ``PINECONE_*`` variables, then defaults.
@@ -174,7 +178,24 @@ class ClientConfig:
             source_tag=source_tag,
             additional_headers=headers,
             environment=legacy,
+            ssl_ca_certs=None if ssl_ca_certs is None else os.fspath(ssl_ca_certs),
         )
+
+    def root_certificates(self) -> bytes | None:
+        """The trusted CA certificates for TLS gRPC channels (None: grpcio's default roots).
+
+        Raises:
+            ConfigurationError: ``ssl_ca_certs`` cannot be read.
+        """
+        if self.ssl_ca_certs is None:
+            return None
+        try:
+            with open(self.ssl_ca_certs, "rb") as handle:  # noqa: PTH123 - a path from the caller
+                return handle.read()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"ssl_ca_certs: cannot read {self.ssl_ca_certs!r}: {exc.strerror}"
+            ) from None
 
 
 def _env_headers(env: Mapping[str, str]) -> dict[str, str]:

@@ -9,14 +9,12 @@ shared port and on the direct gRPC port), the official SDK (REST with ``ssl_ca_c
 from __future__ import annotations
 
 import gc
-import json
 import os
 import shutil
 import signal
 import ssl
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -248,43 +246,28 @@ def test_official_sdk_grpc_with_ssl_ca_certs(tls_server: LocalServer, certs: dic
         gc.collect()  # collect the SDK's unclosed file while this test's filter still applies
 
 
-_OWN_CLIENT = textwrap.dedent(
-    """
-    import json, sys
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_own_client_trusts_the_ca_it_is_given(
+    tls_server: LocalServer, certs: dict[str, Path], index: dict[str, Any], transport: str
+) -> None:
     from pinecone_rag import PineconeClient
 
-    url, key, name = sys.argv[1:4]
-    out = {}
-    with PineconeClient(api_key=key, host=url) as pc:
-        for transport, vector in (("grpc", [0.0, 0.0, 1.0, 0.0]), ("rest", [0.0, 0.0, 0.0, 1.0])):
-            index = pc.index(name, transport=transport)
-            index.upsert([(f"{transport}-1", vector)])
-            out[transport] = [m.id for m in index.query(vector=vector, top_k=1).matches]
-    print(json.dumps(out))
-    """
-)
+    vector = [0.0, 0.0, 1.0, 0.0] if transport == "grpc" else [0.0, 0.0, 0.0, 1.0]
+    with PineconeClient(api_key=KEY, host=tls_server.url, ssl_ca_certs=certs["ca"]) as pc:
+        idx = pc.index("secure", transport=transport)
+        idx.upsert([(f"{transport}-own", vector)], show_progress=False)
+        assert [m.id for m in idx.query(vector=vector, top_k=1).matches] == [f"{transport}-own"]
 
 
-def test_own_client_trusts_the_ca_through_the_environment(
-    tls_server: LocalServer, certs: dict[str, Path], index: dict[str, Any]
-) -> None:
-    # PineconeClient takes no CA bundle argument yet: httpx reads SSL_CERT_FILE and grpcio reads
-    # GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, once per process, hence a subprocess.
-    env = {
-        **os.environ,
-        "SSL_CERT_FILE": str(certs["ca"]),
-        "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(certs["ca"]),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", _OWN_CLIENT, tls_server.url, KEY, "secure"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"grpc": ["grpc-1"], "rest": ["rest-1"]}
+def test_own_client_without_the_ca_refuses_the_self_signed_server(tls_server: LocalServer) -> None:
+    from pinecone_rag import PineconeClient
+    from pinecone_rag.errors import PineconeConnectionError
+
+    with (
+        PineconeClient(api_key=KEY, host=tls_server.url, retries=0) as pc,
+        pytest.raises(PineconeConnectionError),
+    ):
+        pc.list_indexes()
 
 
 # --- configuration ------------------------------------------------------------------------------------------

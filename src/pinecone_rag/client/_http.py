@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -105,7 +106,11 @@ def make_client(
         'http://127.0.0.1:5080'
     """
     transport = httpx.HTTPTransport(
-        socket_options=SOCKET_OPTIONS, http1=True, http2=False, limits=_limits(max_connections)
+        socket_options=SOCKET_OPTIONS,
+        http1=True,
+        http2=False,
+        limits=_limits(max_connections),
+        verify=_verify(config),
     )
     return httpx.Client(
         base_url=base_url or config.controller_host,
@@ -116,12 +121,23 @@ def make_client(
     )
 
 
+def _verify(config: ClientConfig) -> ssl.SSLContext | bool:
+    """The TLS verification httpx uses: the caller's CA bundle, else the system's trust store."""
+    if config.ssl_ca_certs is None:
+        return True
+    return ssl.create_default_context(cafile=config.ssl_ca_certs)
+
+
 def make_async_client(
     config: ClientConfig, base_url: str | None = None, *, max_connections: int = DEFAULT_MAX_CONNECTIONS
 ) -> httpx.AsyncClient:
     """The asyncio twin of :func:`make_client`."""
     transport = httpx.AsyncHTTPTransport(
-        socket_options=SOCKET_OPTIONS, http1=True, http2=False, limits=_limits(max_connections)
+        socket_options=SOCKET_OPTIONS,
+        http1=True,
+        http2=False,
+        limits=_limits(max_connections),
+        verify=_verify(config),
     )
     return httpx.AsyncClient(
         base_url=base_url or config.controller_host,

@@ -86,6 +86,8 @@ class PineconeClient:
         environment: A legacy environment such as ``us-west1-gcp`` (also ``PINECONE_REGION``): index hosts
             are then ``{index}-{project}.svc.{environment}.pinecone.io``, the project from ``whoami``.
         transport: ``"grpc"`` (default) or ``"rest"`` for the data plane, e.g. where gRPC is blocked.
+        ssl_ca_certs: A PEM file of CA certificates to trust, e.g. the certificate of a local engine
+            started with ``--tls-cert`` (None: the system's trust store).
 
     Example:
         >>> with PineconeClient.local() as pc:  # doctest: +SKIP
@@ -105,6 +107,7 @@ class PineconeClient:
         additional_headers: Mapping[str, str] | None = None,
         environment: str | None = None,
         transport: Transport = "grpc",
+        ssl_ca_certs: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = ClientConfig.resolve(
             api_key,
@@ -114,6 +117,7 @@ class PineconeClient:
             source_tag=source_tag,
             additional_headers=additional_headers,
             environment=environment,
+            ssl_ca_certs=ssl_ca_certs,
         )
         self.transport = _check_transport(transport)
         self._control = ControlPlane(self.config)
@@ -331,6 +335,7 @@ class AsyncPineconeClient:
         additional_headers: Mapping[str, str] | None = None,
         environment: str | None = None,
         transport: Transport = "grpc",
+        ssl_ca_certs: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = ClientConfig.resolve(
             api_key,
@@ -340,6 +345,7 @@ class AsyncPineconeClient:
             source_tag=source_tag,
             additional_headers=additional_headers,
             environment=environment,
+            ssl_ca_certs=ssl_ca_certs,
         )
         self.transport = _check_transport(transport)
         self._control = AsyncControlPlane(self.config)

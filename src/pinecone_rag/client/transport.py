@@ -130,7 +130,8 @@ class GrpcTransport:
         self._config = config
         options = _channel_options(config)
         if secure:
-            channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+            credentials = grpc.ssl_channel_credentials(root_certificates=config.root_certificates())
+            channel = grpc.secure_channel(target, credentials, options=options)
         else:
             channel = grpc.insecure_channel(target, options=options)
         self._channel = grpc.intercept_channel(channel, _MetadataInterceptor(config.grpc_metadata()))
@@ -181,8 +182,9 @@ class AsyncGrpcTransport:
         options = _channel_options(config)
         interceptors: Any = [_AsyncMetadataInterceptor(config.grpc_metadata())]
         if secure:
+            credentials = grpc.ssl_channel_credentials(root_certificates=config.root_certificates())
             self._channel = grpc.aio.secure_channel(
-                target, grpc.ssl_channel_credentials(), options=options, interceptors=interceptors
+                target, credentials, options=options, interceptors=interceptors
             )
         else:
             self._channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
