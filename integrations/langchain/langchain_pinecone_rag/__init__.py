@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_pinecone_rag.embeddings import PineconeEmbeddings
 from langchain_pinecone_rag.filters import FilterError, validate_filter
+from langchain_pinecone_rag.retrievers import PineconeRetriever
 from langchain_pinecone_rag.self_query import PineconeTranslator
-from langchain_pinecone_rag.vectorstores import PineconeRetriever, PineconeVectorStore
+from langchain_pinecone_rag.vectorstores import PineconeVectorStore
 
 if TYPE_CHECKING:
     from langchain_pinecone_rag.memory import PineconeStore

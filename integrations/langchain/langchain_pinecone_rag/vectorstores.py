@@ -15,28 +15,26 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
+from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from typing_extensions import override
 
+from langchain_pinecone_rag._checks import check_k, no_extra
 from langchain_pinecone_rag._connections import IndexSource
 from langchain_pinecone_rag._documents import fill_ids, record_metadata, to_document
+from langchain_pinecone_rag._upserts import LazyRecords, raise_failed
 from langchain_pinecone_rag.filters import validate_filter
 from langchain_pinecone_rag.hybrid import check_alpha, hybrid_scale
 from langchain_pinecone_rag.relevance import relevance_fn
-from pinecone_rag import RecordError
+from langchain_pinecone_rag.retrievers import PineconeRetriever
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from types import TracebackType
 
-    from langchain_core.callbacks import (
-        AsyncCallbackManagerForRetrieverRun,
-        CallbackManagerForRetrieverRun,
-    )
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
     from typing_extensions import Self
@@ -48,52 +46,15 @@ if TYPE_CHECKING:
         PineconeClient,
         QueryResponse,
         SparseValues,
-        UpsertResult,
     )
     from pinecone_rag.sparse import BM25Encoder
 
-__all__ = ["PineconeRetriever", "PineconeVectorStore"]
+__all__ = ["PineconeVectorStore"]
 
 DEFAULT_MAX_CONCURRENCY = 8
 """Upsert requests in flight at once (the client's default)."""
 FETCH_BATCH = 1000
 """Ids per fetch request (Pinecone's limit)."""
-
-
-def _no_extra(method: str, kwargs: Mapping[str, Any]) -> None:
-    # Silently ignoring unknown keyword arguments hid typos in langchain-pinecone (include_values ...).
-    if kwargs:
-        raise TypeError(f"{method}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}.")
-
-
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
-    return k
-
-
-def _raise_failed(result: UpsertResult) -> None:
-    if not result.ok:
-        first = result.failed[0].error
-        raise RecordError(
-            f"{len(result.failed_ids)} records were not written (first error: {first}); "
-            f"ids: {result.failed_ids[:10]}{' ...' if len(result.failed_ids) > 10 else ''}"
-        ) from first
-
-
-class _Records:
-    """A sized, lazily embedded record stream, so the client can batch it and show a progress bar."""
-
-    def __init__(self, count: int, chunks: Callable[[], Iterator[list[dict[str, Any]]]]) -> None:
-        self._count = count
-        self._chunks = chunks
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for chunk in self._chunks():
-            yield from chunk
 
 
 class PineconeVectorStore(VectorStore):
@@ -219,7 +180,7 @@ class PineconeVectorStore(VectorStore):
         namespace: str | None,
     ) -> dict[str, Any]:
         return {
-            "top_k": _check_k(k),
+            "top_k": check_k(k),
             "filter": validate_filter(filter),
             "namespace": self._ns(namespace),
             "include_metadata": True,
@@ -295,7 +256,7 @@ class PineconeVectorStore(VectorStore):
             ValueError: mismatched lengths or metadata Pinecone cannot store (nothing was sent).
             RecordError: some records were not written (their ids are in the message).
         """
-        _no_extra("add_texts", kwargs)
+        no_extra("add_texts", kwargs)
         text_list, metadata, record_ids = self._prepare(texts, metadatas, ids)
         if not text_list:
             return []
@@ -307,11 +268,11 @@ class PineconeVectorStore(VectorStore):
                 yield self._chunk_records(text_list, metadata, record_ids, start, vectors)
 
         result = self.index.upsert(
-            _Records(len(text_list), chunks),
+            LazyRecords(len(text_list), chunks),
             self._ns(namespace),
             **self._upsert_options(batch_size, max_concurrency, show_progress),
         )
-        _raise_failed(result)
+        raise_failed(result)
         return record_ids
 
     @override
@@ -328,7 +289,7 @@ class PineconeVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[str]:
         """Async :meth:`add_texts` (``aembed_documents`` and the async index)."""
-        _no_extra("aadd_texts", kwargs)
+        no_extra("aadd_texts", kwargs)
         text_list, metadata, record_ids = self._prepare(texts, metadatas, ids)
         if not text_list:
             return []
@@ -339,7 +300,7 @@ class PineconeVectorStore(VectorStore):
                 text_list[start : start + self.embedding_chunk_size]
             )
             records = self._chunk_records(text_list, metadata, record_ids, start, vectors)
-            _raise_failed(await index.upsert(records, self._ns(namespace), **options))
+            raise_failed(await index.upsert(records, self._ns(namespace), **options))
         return record_ids
 
     @override
@@ -360,7 +321,7 @@ class PineconeVectorStore(VectorStore):
         Returns:
             True (failures raise).
         """
-        _no_extra("delete", kwargs)
+        no_extra("delete", kwargs)
         target = self._ns(namespace)
         if ids is not None:
             if ids:
@@ -382,7 +343,7 @@ class PineconeVectorStore(VectorStore):
         **kwargs: Any,
     ) -> bool:
         """Async :meth:`delete`."""
-        _no_extra("adelete", kwargs)
+        no_extra("adelete", kwargs)
         target = self._ns(namespace)
         index = await self.async_index()
         if ids is not None:
@@ -433,7 +394,7 @@ class PineconeVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """The ``k`` nearest documents with the index's native score (see ``relevance`` for 0..1)."""
-        _no_extra("similarity_search_by_vector_with_score", kwargs)
+        no_extra("similarity_search_by_vector_with_score", kwargs)
         return self._documents(self.index.query(list(embedding), **self._query_args(k, filter, namespace)))
 
     async def asimilarity_search_by_vector_with_score(
@@ -445,7 +406,7 @@ class PineconeVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """Async :meth:`similarity_search_by_vector_with_score`."""
-        _no_extra("asimilarity_search_by_vector_with_score", kwargs)
+        no_extra("asimilarity_search_by_vector_with_score", kwargs)
         index = await self.async_index()
         return self._documents(await index.query(list(embedding), **self._query_args(k, filter, namespace)))
 
@@ -463,7 +424,7 @@ class PineconeVectorStore(VectorStore):
         Scores are cosine similarity or dot product (higher is better), or the squared euclidean
         distance (lower is better); use ``similarity_search_with_relevance_scores`` for 0..1.
         """
-        _no_extra("similarity_search_with_score", kwargs)
+        no_extra("similarity_search_with_score", kwargs)
         vector = self.embedding.embed_query(query)
         return self.similarity_search_by_vector_with_score(vector, k, filter, namespace)
 
@@ -477,7 +438,7 @@ class PineconeVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """Async :meth:`similarity_search_with_score`."""
-        _no_extra("asimilarity_search_with_score", kwargs)
+        no_extra("asimilarity_search_with_score", kwargs)
         vector = await self.embedding.aembed_query(query)
         return await self.asimilarity_search_by_vector_with_score(vector, k, filter, namespace)
 
@@ -570,7 +531,7 @@ class PineconeVectorStore(VectorStore):
         filter: Mapping[str, Any] | None,  # noqa: A002
         namespace: str | None,
     ) -> dict[str, Any]:
-        args = self._query_args(max(_check_k(k), fetch_k), filter, namespace)
+        args = self._query_args(max(check_k(k), fetch_k), filter, namespace)
         args["include_values"] = True
         return args
 
@@ -596,7 +557,7 @@ class PineconeVectorStore(VectorStore):
             namespace: The namespace (default: the store's).
             **kwargs: Not accepted (a TypeError names them).
         """
-        _no_extra("max_marginal_relevance_search_by_vector", kwargs)
+        no_extra("max_marginal_relevance_search_by_vector", kwargs)
         response = self.index.query(list(embedding), **self._mmr_args(k, fetch_k, filter, namespace))
         return self._mmr(embedding, response, k, lambda_mult)
 
@@ -612,7 +573,7 @@ class PineconeVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """Async :meth:`max_marginal_relevance_search_by_vector`."""
-        _no_extra("amax_marginal_relevance_search_by_vector", kwargs)
+        no_extra("amax_marginal_relevance_search_by_vector", kwargs)
         index = await self.async_index()
         response = await index.query(list(embedding), **self._mmr_args(k, fetch_k, filter, namespace))
         return self._mmr(embedding, response, k, lambda_mult)
@@ -825,39 +786,3 @@ class PineconeVectorStore(VectorStore):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-class PineconeRetriever(VectorStoreRetriever):
-    """``VectorStoreRetriever`` that also accepts ``search_type="hybrid"`` (a ``PineconeVectorStore``).
-
-    Example:
-        >>> kwargs = {"k": 3, "alpha": 0.3}
-        >>> retriever = store.as_retriever(search_type="hybrid", search_kwargs=kwargs)  # doctest: +SKIP
-    """
-
-    allowed_search_types: ClassVar[Collection[str]] = (
-        "similarity",
-        "similarity_score_threshold",
-        "mmr",
-        "hybrid",
-    )
-
-    @override
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            store = self.vectorstore
-            assert isinstance(store, PineconeVectorStore)
-            return store.hybrid_search(query, **(self.search_kwargs | kwargs))
-        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
-
-    @override
-    async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            store = self.vectorstore
-            assert isinstance(store, PineconeVectorStore)
-            return await store.ahybrid_search(query, **(self.search_kwargs | kwargs))
-        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
