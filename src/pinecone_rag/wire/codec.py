@@ -31,12 +31,14 @@ from pinecone_rag.wire.decode import (
     DecodedFetch,
     DecodedMatch,
     DecodedQuery,
-    DecodedUpsert,
-    DecodedUpsertColumns,
     DecodedVector,
     decode_fetch_by_metadata_response,
     decode_fetch_response,
     decode_query_response,
+)
+from pinecone_rag.wire.decode_upsert import (
+    DecodedUpsert,
+    DecodedUpsertColumns,
     decode_upsert_columns,
     decode_upsert_request,
 )
