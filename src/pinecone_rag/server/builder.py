@@ -156,6 +156,9 @@ class Builder:
             mode = "incremental"
             plan = self._incremental(published, base_clusters, removed, fresh)
         new_index = self._publish(published, work, version, plan, total)
+        if published.has_arena:
+            # Selective filters used the old copy: make the new one here, not in the next query.
+            new_index.prepare_arena()
         report = BuildReport(
             version,
             work.lsn,

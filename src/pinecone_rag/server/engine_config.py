@@ -24,13 +24,14 @@ class EngineConfig:
             split, clusters below an eighth of it are merged into a neighbour.
         sparse_chunk_records: Records per cluster file of a sparse-only index (no centroids there).
         probe_fraction: Share of clusters a query scans by default (``scanFactor`` multiplies it).
-        min_probe: The fewest clusters a query scans. With about 2,000 records per cluster, namespaces
-            below ~16k records are scanned whole; a million records (~500 clusters) probe 25 clusters,
-            about 5% of the data (recall measured in bench/RESULTS.md).
-        exact_filter_records: A filtered query whose filter is expected (from the probed clusters) to
-            match at most this many records reads every matching row of every cluster the statistics
-            do not rule out, instead of stopping at ``top_k`` matches: exact results for selective
-            filters, at the cost of one vectorised mask per cluster.
+        min_probe: The fewest clusters a query scans. With about 500 records per cluster, namespaces
+            below ~4k records are scanned whole; a million records (~1,400 clusters after splits and
+            merges) probe about 55 clusters, 4% of the data (recall in bench/RESULTS.md).
+        exact_filter_records: A dense query whose filter matches at most this many records scores
+            exactly those records instead of probing clusters: exact results for selective filters. The
+            first such query copies the namespace's vectors into one array (twice the vector memory
+            while the mapped files stay in the page cache; later scans read the copy); 0 turns this
+            path off.
         cache_bytes: Budget of memory-mapped cluster files kept open (least recently used are closed).
         builder: Run the background builder at all (off: everything stays in the freshness layer).
         seed: Seeds k-means, so builds are reproducible.
@@ -46,7 +47,7 @@ class EngineConfig:
     freshness_max_bytes: int = 1 << 30
     target_cluster_size: int = DEFAULT_TARGET_CLUSTER_SIZE
     sparse_chunk_records: int = 16_384
-    probe_fraction: float = 0.05
+    probe_fraction: float = 0.04
     min_probe: int = 8
     exact_filter_records: int = 50_000
     cache_bytes: int = 2 << 30

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from pinecone_rag.server.records import Metric
 
-DEFAULT_TARGET_CLUSTER_SIZE: Final = 2048
+DEFAULT_TARGET_CLUSTER_SIZE: Final = 512
 """Records per cluster that :func:`choose_k` aims for; split above about 2x this, merge below about 1/4."""
 MAX_CLUSTERS: Final = 4096
 """The most clusters :func:`choose_k` returns; beyond that clusters just grow (see :func:`choose_k`)."""
@@ -68,11 +68,12 @@ def choose_k(
     A namespace smaller than two target clusters stays one flat cluster: scanning a few thousand rows by
     brute force costs less than a millisecond, so clustering would only lose recall. Beyond that the
     count is ``round(n / target_cluster_size)``, so clusters hold about ``target_cluster_size`` records:
-    big enough that the per-cluster overhead of a Python executor (a file lookup, a numpy call) stays
-    small next to the scan, small enough that probing a tenth of them reads a tenth of the data. This is
-    below FAISS's ``4 * sqrt(n)`` guidance up to about 60M records, on purpose: FAISS's per-list overhead
-    is nanoseconds, ours microseconds. The count is capped at ``max_clusters`` so that training stays
-    within a bounded sample and time; past the cap (about 8M records by default) clusters simply grow.
+    big enough that the executor's per-cluster overhead (a numpy call writing into a shared buffer, a few
+    microseconds) stays small next to the scan, small enough that a few percent of them hold a query's
+    neighbours (measured at 1M x 128: 512 records per cluster reach recall@10 0.96 scanning 4.5% of the
+    data where 2,048 needed 10%). The default meets FAISS's ``4 * sqrt(n)`` guidance at about 4M
+    records. The count is capped at ``max_clusters`` so that training stays within a bounded sample and
+    time; past the cap (about 2M records by default) clusters simply grow.
 
     Args:
         n: The number of records.

@@ -139,8 +139,8 @@ class QueryPlan:
 def plan_query(
     query: npt.NDArray[np.floating] | None,
     centroids: npt.NDArray[np.floating] | None,
-    cluster_ids: Sequence[int],
-    cluster_counts: Sequence[int],
+    cluster_ids: Sequence[int] | npt.NDArray[np.int64],
+    cluster_counts: Sequence[int] | npt.NDArray[np.int64],
     stats: Sequence[ClusterStatsLike | None],
     *,
     metric: Metric,
@@ -151,6 +151,7 @@ def plan_query(
     default_probe_fraction: float = DEFAULT_PROBE_FRACTION,
     min_probe: int = DEFAULT_MIN_PROBE,
     full_scan: bool = False,
+    survivors: npt.NDArray[np.int64] | None = None,
 ) -> QueryPlan:
     """Plan a query over a namespace's clusters.
 
@@ -178,6 +179,8 @@ def plan_query(
         default_probe_fraction: The server's share of clusters to probe, in ``(0, 1]``.
         min_probe: The fewest clusters to probe, at least 1.
         full_scan: Scan every surviving cluster (exact results; used by tests and consistency checks).
+        survivors: With a filter, the positions (ascending) of the clusters known to hold a match, e.g.
+            from evaluating the filter itself; ``stats`` are then not consulted.
 
     Returns:
         The plan.
@@ -197,27 +200,34 @@ def plan_query(
         default_probe_fraction=default_probe_fraction,
         min_probe=min_probe,
     )
+    kept: list[int] | npt.NDArray[np.int64]
+    pruned: list[int]
     if flt is None:
-        survivors = list(range(total))
-        pruned: list[int] = []
+        kept, pruned = np.arange(total, dtype=np.int64), []
+    elif survivors is not None:
+        keep = np.zeros(total, dtype=np.bool_)
+        keep[survivors] = True
+        kept, pruned = np.asarray(survivors, dtype=np.int64), np.flatnonzero(~keep).tolist()
     else:
-        survivors, pruned = [], []
+        listed: list[int] = []
+        pruned = []
         for position, cluster_stats in enumerate(stats):
-            keep = cluster_stats is None or may_match(flt.root, cluster_stats)
-            (survivors if keep else pruned).append(position)
+            keep_this = cluster_stats is None or may_match(flt.root, cluster_stats)
+            (listed if keep_this else pruned).append(position)
+        kept = listed
     pruned_ids = tuple(cluster_ids[position] for position in pruned)
     pruned_text = f"{len(pruned)} of {total} clusters pruned by filter" if flt is not None else "no filter"
 
-    if not survivors:
+    if len(kept) == 0:
         return QueryPlan((), pruned_ids, 0, expand_until_k=False, reason=f"{pruned_text}; nothing to scan")
 
     if query is None or centroids is None:
-        ordered = survivors
+        ordered = np.asarray(kept, dtype=np.int64)
         ranking = "no centroids" if centroids is None else "no query vector"
     else:
-        ordered = _rank(np.asarray(query), np.asarray(centroids), survivors, metric)
+        ordered = _rank(np.asarray(query), np.asarray(centroids), kept, metric, total)
         ranking = f"ranked by {metric} centroid score"
-    ordered_ids = tuple(cluster_ids[position] for position in ordered)
+    ordered_ids = tuple(np.asarray(cluster_ids, dtype=np.int64)[ordered].tolist())
     cap = max_candidates
 
     if full_scan or query is None or centroids is None:
@@ -237,7 +247,7 @@ def plan_query(
         probe = max(1, math.ceil(base * scan_factor))
         steps.append(f"x scan_factor {scan_factor} = {probe}")
     probe = min(probe, len(ordered))
-    counts = np.asarray([cluster_counts[position] for position in ordered], dtype=np.int64)
+    counts = np.asarray(cluster_counts, dtype=np.int64)[ordered]
     cumulative = np.cumsum(counts)
     if cumulative[probe - 1] < top_k and probe < len(ordered):
         # The first index whose running total reaches top_k, or every cluster when none does.
@@ -349,12 +359,16 @@ def _everyone_holds(field: FieldStatsLike, value: Scalar, cluster_size: int) -> 
 def _rank(
     query: npt.NDArray[np.floating],
     centroids: npt.NDArray[np.floating],
-    positions: list[int],
+    positions: list[int] | npt.NDArray[np.int64],
     metric: Metric,
-) -> list[int]:
+    total: int,
+) -> npt.NDArray[np.int64]:
     """``positions`` ordered best first by the query's score against their centroids; ties keep order."""
     vector = np.asarray(query, dtype=np.float32).reshape(-1)
-    centers = np.asarray(centroids, dtype=np.float32)[positions]
+    centers = np.asarray(centroids, dtype=np.float32)
+    chosen = np.asarray(positions, dtype=np.int64)
+    if len(positions) < total:
+        centers = centers[chosen]  # copying every centroid per query would cost more than ranking them
     dots = centers @ vector
     if metric == "euclidean":
         # ||c||^2 - 2 q.c orders like the distance; ||q||^2 is the same for every centroid.
@@ -365,13 +379,14 @@ def _rank(
     else:
         key = -dots
     order = np.argsort(key, kind="stable")
-    return [positions[index] for index in order.tolist()]
+    ranked: npt.NDArray[np.int64] = chosen[order]
+    return ranked
 
 
 def _check_arguments(
     centroids: npt.NDArray[np.floating] | None,
     total: int,
-    cluster_counts: Sequence[int],
+    cluster_counts: Sequence[int] | npt.NDArray[np.int64],
     stats: Sequence[ClusterStatsLike | None],
     *,
     top_k: int,
