@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import random
 import struct
+import tempfile
 import threading
 import zlib
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pinecone_rag.errors import DataLossError
 from pinecone_rag.server import wal
@@ -21,9 +26,6 @@ from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.namespace import Namespace, NamespaceInfo
 from pinecone_rag.server.ops import DeleteIdsOp, UpsertOp, encode_op
 from pinecone_rag.server.records import IndexSpec, UpsertBatch
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def payload_for(lsn: int, rng: random.Random | None = None) -> bytes:
@@ -248,42 +250,143 @@ def test_damaged_last_record_is_dropped(tmp_path: Path, where: str) -> None:
     assert newest.stat().st_size == start
 
 
+def record_offsets(path: Path) -> dict[int, tuple[int, int]]:
+    """LSN -> (start, end) of every record of an undamaged segment (walks the framing)."""
+    data = path.read_bytes()
+    offset = wal.SEGMENT_HEADER_SIZE
+    out = {}
+    while offset < len(data):
+        length, _crc, lsn = struct.unpack_from("<IIQ", data, offset)
+        out[lsn] = (offset, offset + 8 + length)
+        offset += 8 + length
+    return out
+
+
 @pytest.mark.parametrize("where", ["payload", "record-header", "last-record"])
-def test_damage_in_an_older_segment_raises_data_loss(tmp_path: Path, where: str) -> None:
+def test_damage_in_an_older_segment_is_skipped_and_reported(tmp_path: Path, where: str) -> None:
     write_records(tmp_path, range(1, 101), segment_bytes=512)
     paths = segments(tmp_path)
     assert len(paths) >= 3
     victim = paths[1]
+    frames = record_offsets(victim)
     if where == "payload":
-        offset = wal.SEGMENT_HEADER_SIZE + wal.RECORD_HEADER_SIZE + 1
+        lost = min(frames)
+        offset = frames[lost][0] + wal.RECORD_HEADER_SIZE + 1
     elif where == "record-header":
-        offset = wal.SEGMENT_HEADER_SIZE + 5
+        lost = min(frames)
+        offset = frames[lost][0] + 5  # the CRC field
     else:
-        offset = victim.stat().st_size - 1
+        lost = max(frames)
+        offset = frames[lost][1] - 1
     flip_byte(victim, offset)
     snapshot = {path: path.read_bytes() for path in paths}
 
-    with pytest.raises(DataLossError, match=victim.name):
-        wal.recover(tmp_path)
-    # Nothing was truncated or deleted: the damage is reported, never "repaired" away.
+    recovery = wal.recover_log(tmp_path)
+    assert recovery.records == [r for r in expected(range(1, 101)) if r.lsn != lost]
+    (damage,) = recovery.damage
+    assert damage.segment == victim.name
+    assert damage.start == frames[lost][0]
+    assert damage.end == frames[lost][1]
+    assert (damage.after_lsn, damage.before_lsn) == (lost - 1, lost + 1)
+    assert damage.lost_lsns == range(lost, lost + 1)
+    assert f"LSN {lost} is lost" in damage.describe()
+    assert recovery.next_lsn == 101
+    # Nothing was truncated or deleted: the damage is reported, never "repaired" away...
     assert {path: path.read_bytes() for path in segments(tmp_path)} == snapshot
-    # And it keeps being reported.
-    with pytest.raises(DataLossError):
-        wal.recover(tmp_path)
+    # ...so it keeps being reported, identically.
+    assert wal.recover_log(tmp_path) == recovery
 
 
-def test_truncated_older_segment_raises_data_loss(tmp_path: Path) -> None:
+def test_truncated_older_segment_is_reported(tmp_path: Path) -> None:
     write_records(tmp_path, range(1, 101), segment_bytes=512)
     victim = segments(tmp_path)[0]
+    last = max(record_offsets(victim))
+    size = victim.stat().st_size
     with victim.open("r+b") as handle:
-        handle.truncate(victim.stat().st_size - 3)
-    with pytest.raises(DataLossError):
-        wal.recover(tmp_path)
+        handle.truncate(size - 3)
+    recovery = wal.recover_log(tmp_path)
+    assert [r.lsn for r in recovery.records] == [lsn for lsn in range(1, 101) if lsn != last]
+    (damage,) = recovery.damage
+    assert damage.segment == victim.name
+    assert damage.end == size - 3
+    assert damage.lost_lsns == range(last, last + 1)
+    assert victim.stat().st_size == size - 3  # an older segment is never cut
+
+
+def test_damage_in_the_middle_of_the_newest_segment_keeps_what_follows(tmp_path: Path) -> None:
+    """Acknowledged records after a damaged one survive; the writer appends after them."""
+    write_records(tmp_path, range(1, 41))
+    (segment,) = segments(tmp_path)
+    frames = record_offsets(segment)
+    size = segment.stat().st_size
+    for lsn in (7, 8, 20):  # two neighbours and a lone one
+        flip_byte(segment, (frames[lsn][0] + frames[lsn][1]) // 2)
+
+    recovery = wal.recover_log(tmp_path)
+    assert recovery.records == [r for r in expected(range(1, 41)) if r.lsn not in (7, 8, 20)]
+    assert [d.lost_lsns for d in recovery.damage] == [range(7, 9), range(20, 21)]
+    assert [(d.start, d.end) for d in recovery.damage] == [
+        (frames[7][0], frames[8][1]),
+        (frames[20][0], frames[20][1]),
+    ]
+    assert segment.stat().st_size == size  # only a torn tail is ever cut
+
+    write_records(tmp_path, range(recovery.next_lsn, 46))
+    again = wal.recover_log(tmp_path)
+    assert again.records == recovery.records + expected(range(41, 46))
+    assert again.damage == recovery.damage
+
+
+def test_damaged_length_field_resynchronises_by_scanning(tmp_path: Path) -> None:
+    """A length that points nowhere: the scan finds the next record by its CRC and LSN."""
+    write_records(tmp_path, range(1, 31))
+    (segment,) = segments(tmp_path)
+    frames = record_offsets(segment)
+    data = bytearray(segment.read_bytes())
+    for position in range(4):  # the whole length field
+        data[frames[12][0] + position] ^= 0xA5
+    segment.write_bytes(bytes(data))
+    recovery = wal.recover_log(tmp_path)
+    assert [r.lsn for r in recovery.records] == [lsn for lsn in range(1, 31) if lsn != 12]
+    (damage,) = recovery.damage
+    assert (damage.start, damage.end) == frames[12]
+
+
+def test_overwritten_stretch_spanning_records_is_one_region(tmp_path: Path) -> None:
+    write_records(tmp_path, range(1, 61), segment_bytes=1 << 20)
+    (segment,) = segments(tmp_path)
+    frames = record_offsets(segment)
+    start, end = frames[10][0] + 3, frames[14][0] + 9  # from inside record 10 to inside record 14
+    data = bytearray(segment.read_bytes())
+    data[start:end] = bytes(end - start)  # zeroed, as a lost disk block reads back
+    segment.write_bytes(bytes(data))
+    recovery = wal.recover_log(tmp_path)
+    assert [r.lsn for r in recovery.records] == [lsn for lsn in range(1, 61) if not 10 <= lsn <= 14]
+    (damage,) = recovery.damage
+    assert (damage.start, damage.end, damage.lost_lsns) == (frames[10][0], frames[15][0], range(10, 15))
+
+
+def test_a_frame_inside_a_damaged_payload_is_not_taken_when_the_header_holds(tmp_path: Path) -> None:
+    """A payload that embeds a valid-looking frame: its record's intact length skips past it."""
+    forged = wal.encode_record(6, b"forged")
+    writer = wal.WalWriter(tmp_path, 1)
+    for lsn in range(1, 11):
+        writer.append(lsn, b"x" * 40 + forged + b"y" * 40 if lsn == 5 else payload_for(lsn))
+    writer.sync()
+    writer.close()
+    (segment,) = segments(tmp_path)
+    frames = record_offsets(segment)
+    flip_byte(segment, frames[5][1] - 3)  # inside record 5, after the embedded frame
+    recovery = wal.recover_log(tmp_path)
+    assert [r.lsn for r in recovery.records] == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert all(r.payload != b"forged" for r in recovery.records)
 
 
 @pytest.mark.parametrize("newest", [True, False], ids=["newest", "older"])
-@pytest.mark.parametrize("damage", ["magic", "crc", "first-lsn", "version"])
-def test_bad_segment_header_raises_data_loss(tmp_path: Path, damage: str, newest: bool) -> None:
+@pytest.mark.parametrize("damage", ["magic", "crc", "first-lsn"])
+def test_damaged_segment_header_is_reported_and_its_records_kept(
+    tmp_path: Path, damage: str, newest: bool
+) -> None:
     write_records(tmp_path, range(1, 61), segment_bytes=512)
     paths = segments(tmp_path)
     victim = paths[-1] if newest else paths[0]
@@ -292,15 +395,106 @@ def test_bad_segment_header_raises_data_loss(tmp_path: Path, damage: str, newest
         data[0:8] = b"NOTAWAL\x00"
     elif damage == "crc":
         data[20] ^= 0xFF
-    elif damage == "first-lsn":
-        data[12] ^= 0x01  # the header CRC no longer matches
     else:
-        # A well-formed header of a format version this build does not read.
-        head = struct.pack("<8sHHQ", wal.SEGMENT_MAGIC, wal.SEGMENT_VERSION + 1, 0, int(victim.stem))
-        data[0:24] = head + struct.pack("<I", zlib.crc32(head))
+        data[12] ^= 0x01  # the header CRC no longer matches
     victim.write_bytes(bytes(data))
-    with pytest.raises(DataLossError):
+    recovery = wal.recover_log(tmp_path)
+    assert recovery.records == expected(range(1, 61))
+    (reported,) = recovery.damage
+    assert (reported.segment, reported.start, reported.end) == (victim.name, 0, wal.SEGMENT_HEADER_SIZE)
+    assert reported.lost_lsns == range(0)  # no record was lost
+    assert "no record was lost" in reported.describe()
+
+
+@pytest.mark.parametrize("newest", [True, False], ids=["newest", "older"])
+def test_unknown_segment_version_raises_data_loss(tmp_path: Path, newest: bool) -> None:
+    """A well-formed header of a format this build does not read is not damage: refuse to guess."""
+    write_records(tmp_path, range(1, 61), segment_bytes=512)
+    paths = segments(tmp_path)
+    victim = paths[-1] if newest else paths[0]
+    data = bytearray(victim.read_bytes())
+    head = struct.pack("<8sHHQ", wal.SEGMENT_MAGIC, wal.SEGMENT_VERSION + 1, 0, int(victim.stem))
+    data[0:24] = head + struct.pack("<I", zlib.crc32(head))
+    victim.write_bytes(bytes(data))
+    with pytest.raises(DataLossError, match="format version"):
         wal.recover(tmp_path)
+
+
+def test_next_lsn_skips_lsns_lost_at_the_end_of_an_older_segment(tmp_path: Path) -> None:
+    write_records(tmp_path, range(1, 21), segment_bytes=200)
+    paths = segments(tmp_path)
+    newest = paths[-1]
+    first_of_newest = int(newest.stem)
+    newest.write_bytes(newest.read_bytes()[: wal.SEGMENT_HEADER_SIZE])  # only its header survived
+    older = paths[-2]
+    flip_byte(older, older.stat().st_size - 1)  # and the older one lost its last record
+    recovery = wal.recover_log(tmp_path)
+    assert recovery.records[-1].lsn == first_of_newest - 2
+    assert recovery.damage[-1].lost_lsns is None  # nothing intact follows: how many were lost is unknown
+    assert "are lost" in recovery.damage[-1].describe()
+    assert recovery.next_lsn == first_of_newest  # the lost LSN is not handed out again
+
+
+# --- flipped bytes anywhere (property) ----------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(min_value=1, max_value=60),
+    segment_bytes=st.sampled_from([256, 700, 1 << 20]),
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=3),
+)
+def test_flipped_bytes_lose_exactly_the_damaged_records(
+    count: int, segment_bytes: int, flips: list[tuple[float, int]]
+) -> None:
+    with tempfile.TemporaryDirectory() as raw:
+        directory = Path(raw)
+        write_records(directory, range(1, count + 1), segment_bytes=segment_bytes)
+        paths = segments(directory)
+        layout = {path: record_offsets(path) for path in paths}
+        original = {path: path.read_bytes() for path in paths}
+        changed = {path: bytearray(data) for path, data in original.items()}
+        total = sum(len(data) for data in original.values())
+        for where, xor in flips:
+            position = int(where * total)
+            for path in paths:  # the segment holding the byte
+                if position < len(changed[path]):
+                    changed[path][position] ^= xor
+                    break
+                position -= len(changed[path])
+        damaged: set[int] = set()
+        headers: set[str] = set()
+        for path in paths:
+            path.write_bytes(bytes(changed[path]))
+            # Flips may cancel out: what counts is which bytes differ in the end.
+            diff = [i for i, (x, y) in enumerate(zip(original[path], changed[path], strict=True)) if x != y]
+            if any(i < wal.SEGMENT_HEADER_SIZE for i in diff):
+                headers.add(path.name)
+            damaged.update(lsn for lsn, (s, e) in layout[path].items() if any(s <= i < e for i in diff))
+        newest = paths[-1]
+        newest_lsns = sorted(layout[newest])
+
+        recovery = wal.recover_log(directory)
+        # Never a damaged record, never a lost intact one.
+        assert recovery.records == [r for r in expected(range(1, count + 1)) if r.lsn not in damaged]
+        # A damaged end of the newest segment is cut as a torn tail; every other damage is reported.
+        torn = set()
+        for lsn in reversed(newest_lsns):
+            if lsn not in damaged:
+                break
+            torn.add(lsn)
+        reported: set[int] = set()
+        for damage in recovery.damage:
+            lost = damage.lost_lsns
+            reported.update(range(damage.after_lsn + 1, count + 1) if lost is None else lost)
+        assert damaged - torn <= reported
+        assert {d.segment for d in recovery.damage if d.start == 0} == headers
+        # Idempotent: the same records and the same report the second time.
+        assert wal.recover_log(directory) == recovery
+        # And the writer appends after whatever survived.
+        write_records(directory, range(recovery.next_lsn, recovery.next_lsn + 3), segment_bytes=segment_bytes)
+        after = wal.recover_log(directory)
+        assert after.records == recovery.records + expected(range(recovery.next_lsn, recovery.next_lsn + 3))
 
 
 def test_lsn_going_backwards_raises_data_loss(tmp_path: Path) -> None:
@@ -379,6 +573,104 @@ def test_concurrent_sync_while_appending(tmp_path: Path) -> None:
     writer.close()
     assert not errors
     assert wal.recover(tmp_path) == expected(range(1, 2001))
+
+
+def fail_on(monkeypatch: pytest.MonkeyPatch, name: str, fd: int, *, partial: bool = False) -> None:
+    """Make ``os.<name>`` fail with ENOSPC on ``fd`` (a write may first put half its bytes down)."""
+    real = getattr(os, name)
+
+    def fake(target: int, *args: Any) -> Any:
+        if target != fd:
+            return real(target, *args)
+        if partial and args and len(args[0]) > 1:
+            real(target, bytes(args[0][: len(args[0]) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, name, fake)
+
+
+def test_failed_append_leaves_nothing_and_appending_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = wal.WalWriter(tmp_path, 1)
+    for lsn in range(1, 6):
+        writer.append(lsn, payload_for(lsn))
+    writer.sync()
+    (segment,) = segments(tmp_path)
+    size = segment.stat().st_size
+    with monkeypatch.context() as patch:
+        fail_on(patch, "write", writer._fd, partial=True)
+        with pytest.raises(OSError, match="No space"):
+            writer.append(6, payload_for(6))
+    # The half-written frame was cut, so the next append lands right after the last good record.
+    assert segment.stat().st_size == size == writer.size
+    assert not writer.broken
+    writer.append(6, payload_for(6))
+    writer.sync()
+    writer.close()
+    assert wal.recover_log(tmp_path) == wal.WalRecovery(expected(range(1, 7)), [], 7)
+
+
+def test_writer_that_could_not_clean_up_refuses_appends_until_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = wal.WalWriter(tmp_path, 1)
+    for lsn in range(1, 4):
+        writer.append(lsn, payload_for(lsn))
+    writer.sync()
+    durable = writer.position()
+    with monkeypatch.context() as patch:
+        fail_on(patch, "write", writer._fd, partial=True)
+        fail_on(patch, "ftruncate", writer._fd)
+        with pytest.raises(OSError):
+            writer.append(4, payload_for(4))
+    assert bool(writer.broken)  # (not narrowed: rollback below clears it)
+    with pytest.raises(OSError, match="rolled back"):
+        writer.append(4, payload_for(4))
+    writer.rollback(durable)
+    assert not writer.broken
+    writer.append(4, payload_for(4))
+    writer.sync()
+    writer.close()
+    assert wal.recover(tmp_path) == expected(range(1, 5))
+
+
+def test_failed_rotation_fsync_marks_the_writer_broken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = wal.WalWriter(tmp_path, 1, segment_bytes=256)
+    lsn = 1
+    while writer.size < 256:
+        writer.append(lsn, payload_for(lsn))
+        lsn += 1
+    with monkeypatch.context() as patch:
+        fail_on(patch, "fsync", writer._fd)
+        with pytest.raises(OSError):
+            writer.append(lsn, payload_for(lsn))
+    # The unsynced records may be lost on disk even though a later fsync might say otherwise.
+    assert writer.broken
+    assert len(segments(tmp_path)) == 1
+    writer.close()
+
+
+def test_rollback_cuts_back_across_rotations(tmp_path: Path) -> None:
+    writer = wal.WalWriter(tmp_path, 1, segment_bytes=256)
+    for lsn in range(1, 6):
+        writer.append(lsn, payload_for(lsn))
+    writer.sync()
+    durable = writer.position()
+    for lsn in range(6, 40):
+        writer.append(lsn, payload_for(lsn))
+    assert len(segments(tmp_path)) > 3
+    writer.rollback(durable)
+    assert segments(tmp_path)[-1] == durable.segment
+    assert writer.size == durable.size == durable.segment.stat().st_size
+    assert wal.recover(tmp_path) == expected(range(1, 6))
+    for lsn in range(6, 30):
+        writer.append(lsn, payload_for(lsn))
+    writer.sync()
+    writer.close()
+    assert wal.recover(tmp_path) == expected(range(1, 30))
 
 
 # --- the namespace on top of the WAL ------------------------------------------------------------------------

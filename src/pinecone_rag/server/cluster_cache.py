@@ -1,6 +1,6 @@
 """A least-recently-used cache of open cluster files, bounded by the bytes they map.
 
-Mapping a file costs a system call and, on first open, a CRC pass over it; keeping every file of a large
+Mapping a file costs a system call and a CRC pass over it; keeping every file of a large
 index mapped would pin address space and page cache the OS could use better. Evicting a file only drops
 the cache's reference: a query that still holds arrays of it keeps reading them (the mapping lives until
 the last array goes away), so eviction never races with a scan.
@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 class ClusterCache:
     """Open :class:`ClusterFile` objects by key, least recently used first out.
 
-    A file's section checksums are verified the first time the process opens it; reopening after an
-    eviction trusts the file (it is immutable and was verified already).
+    A file's section checksums are verified every time it is mapped, after an eviction too: the file is
+    immutable, but the disk under it may not be, and a damaged file must fail its read with DATA_LOSS
+    rather than serve wrong vectors. (A file damaged while it stays mapped is not re-checked.)
 
     Args:
         store: Where the files live.
@@ -35,7 +36,6 @@ class ClusterCache:
         self._lock = threading.Lock()
         self._open: OrderedDict[str, ClusterFile] = OrderedDict()
         self._bytes = 0
-        self._verified: set[str] = set()
 
     def get(self, key: str) -> ClusterFile:
         """The open file under ``key``, mapping it if needed.
@@ -48,10 +48,8 @@ class ClusterCache:
             if cached is not None:
                 self._open.move_to_end(key)
                 return cached
-            verify = key not in self._verified
-        opened = ClusterFile.open(self._store, key, verify=verify)
+        opened = ClusterFile.open(self._store, key, verify=True)
         with self._lock:
-            self._verified.add(key)
             cached = self._open.get(key)
             if cached is not None:  # another thread opened it meanwhile
                 return cached
@@ -69,7 +67,6 @@ class ClusterCache:
                 evicted = self._open.pop(key, None)
                 if evicted is not None:
                     self._bytes -= evicted.nbytes
-                self._verified.discard(key)
 
     @property
     def mapped_bytes(self) -> int:

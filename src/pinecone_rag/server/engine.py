@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -20,13 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pinecone_rag.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from pinecone_rag.errors import AlreadyExistsError, DataLossError, InvalidArgumentError, NotFoundError
 from pinecone_rag.server import wal
 from pinecone_rag.server.blobstore import LocalBlobStore
 from pinecone_rag.server.cluster_cache import ClusterCache
 from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.filters import Filter, parse_filter
-from pinecone_rag.server.namespace import Namespace, NamespaceInfo, WriteResult, delete_objects, read_info
+from pinecone_rag.server.namespace import (
+    Namespace,
+    NamespaceInfo,
+    WriteResult,
+    delete_objects,
+    read_info,
+    storage_error,
+)
 from pinecone_rag.server.ops import (
     DeleteAllOp,
     DeleteFilterOp,
@@ -112,6 +120,33 @@ def namespace_directory_name(name: str) -> str:
     return "ns-" + hashlib.sha256(name.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantinedNamespace:
+    """A namespace whose stored data could not be opened.
+
+    The rest of the index serves normally. Every data-plane call naming this namespace answers
+    DATA_LOSS with :attr:`reason`; it is left out of describe_index_stats and the namespace listing (its
+    record count is unknown); deleting the namespace, or the index, removes its files.
+
+    Attributes:
+        name: The namespace's name (None when even ``NAMESPACE.json`` is unreadable).
+        directory: Its directory, left untouched for inspection.
+        reason: What is damaged.
+    """
+
+    name: str | None
+    directory: Path
+    reason: str
+
+    def error(self) -> DataLossError:
+        """The error every call on the namespace gets."""
+        label = self.directory.name if self.name is None else display_namespace(self.name)
+        return DataLossError(
+            f"Namespace {label} is quarantined because its stored data is damaged: {self.reason} "
+            "Its records cannot be served; deleting the namespace discards them."
+        )
+
+
 class IndexEngine:
     """All namespaces of one index, and the background builder that indexes them.
 
@@ -127,6 +162,7 @@ class IndexEngine:
         self.config = config or EngineConfig()
         self._lock = threading.Lock()
         self._namespaces: dict[str, Namespace] = {}
+        self._quarantined: dict[str, QuarantinedNamespace] = {}  # by directory name
         root = directory / NAMESPACES_DIR
         root.mkdir(parents=True, exist_ok=True)
         self.store = LocalBlobStore(directory / BLOBS_DIR)
@@ -136,10 +172,17 @@ class IndexEngine:
         for child in sorted(root.iterdir()):
             if not child.is_dir():
                 continue
-            info = read_info(child)
-            if info is not None:
-                self._namespaces[info.name] = self._open(child, info)
-        live = {namespace.prefix for namespace in self._namespaces.values()}
+            info = None
+            try:
+                info = read_info(child)
+                if info is not None:
+                    self._namespaces[info.name] = self._open(child, info)
+            except DataLossError as exc:
+                # One damaged namespace must not keep the others (or the server) from starting.
+                self._quarantine(
+                    QuarantinedNamespace(None if info is None else info.name, child, exc.message)
+                )
+        live = {namespace.prefix for namespace in self._namespaces.values()} | set(self._quarantined)
         for key in self.store.list():
             prefix = key.split("/", 1)[0]
             if prefix not in live:  # objects of a namespace whose deletion was interrupted
@@ -151,6 +194,10 @@ class IndexEngine:
         if self.config.builder:
             self._thread = threading.Thread(target=self._build_loop, name="index-builder", daemon=True)
             self._thread.start()
+
+    def _quarantine(self, quarantined: QuarantinedNamespace) -> None:
+        self._quarantined[quarantined.directory.name] = quarantined
+        logger.error("index %s: %s", self.directory.name, quarantined.error().message)
 
     def _open(self, directory: Path, info: NamespaceInfo, *, create: bool = False) -> Namespace:
         opener = Namespace.create if create else Namespace
@@ -188,18 +235,55 @@ class IndexEngine:
             self._wake.notify_all()
 
     # ------------------------------------------------------------------------------------ namespaces
+    @property
+    def quarantined(self) -> list[QuarantinedNamespace]:
+        """The namespaces that could not be opened because their stored data is damaged."""
+        with self._lock:
+            return list(self._quarantined.values())
+
+    def recovery_report(self) -> list[tuple[str, wal.WalDamage]]:
+        """The damaged WAL stretches the open namespaces skipped at start-up, by namespace name."""
+        with self._lock:
+            namespaces = list(self._namespaces.values())
+        return [(ns.info.name, damage) for ns in namespaces for damage in ns.recovery_report]
+
+    def _check_quarantine(self, name: str) -> None:
+        """Raise DATA_LOSS for a call on a quarantined namespace (call with ``self._lock`` held)."""
+        if self._quarantined:
+            quarantined = self._quarantined.get(namespace_directory_name(name))
+            if quarantined is not None:
+                raise quarantined.error()
+
     def _existing(self, name: str) -> Namespace | None:
         with self._lock:
+            self._check_quarantine(name)
             return self._namespaces.get(name)
 
     def _for_write(self, name: str) -> Namespace:
         with self._lock:
+            self._check_quarantine(name)
             namespace = self._namespaces.get(name)
             if namespace is None:
-                directory = self.directory / NAMESPACES_DIR / namespace_directory_name(name)
-                namespace = self._open(directory, NamespaceInfo(name), create=True)
-                self._namespaces[name] = namespace
+                namespace = self._create(NamespaceInfo(name))
             return namespace
+
+    def _create(self, info: NamespaceInfo) -> Namespace:
+        """Create a namespace's files and open it (call with ``self._lock`` held).
+
+        Raises:
+            UnavailableError: The disk refused the files (full, typically); what was written is removed,
+                so neither a retry nor a restart trips over a half-made namespace.
+        """
+        directory = self.directory / NAMESPACES_DIR / namespace_directory_name(info.name)
+        try:
+            namespace = self._open(directory, info, create=True)
+        except OSError as exc:
+            self._namespaces.pop(info.name, None)
+            with contextlib.suppress(OSError):
+                _remove_tree(directory)
+            raise storage_error(exc) from exc
+        self._namespaces[info.name] = namespace
+        return namespace
 
     def _visible(self, namespace: Namespace) -> bool:
         return namespace.info.explicit or len(namespace.state) > 0
@@ -233,27 +317,37 @@ class IndexEngine:
         if name == DEFAULT_NAMESPACE:
             raise InvalidArgumentError("The default namespace cannot be created; it always exists.")
         with self._lock:
+            self._check_quarantine(name)
             existing = self._namespaces.get(name)
             if existing is not None and self._visible(existing):
                 raise AlreadyExistsError(f"Namespace {name} already exists.")
-            directory = self.directory / NAMESPACES_DIR / namespace_directory_name(name)
-            info = NamespaceInfo(name, explicit=True, schema=schema)
             if existing is not None:
                 existing.close()
-            namespace = self._open(directory, info, create=True)
-            self._namespaces[name] = namespace
+            namespace = self._create(NamespaceInfo(name, explicit=True, schema=schema))
         return self._summary(namespace)
 
     def delete_namespace(self, name: str) -> None:
-        """Delete a namespace and all its records (NotFoundError if it does not exist)."""
+        """Delete a namespace and all its records (NotFoundError if it does not exist).
+
+        A quarantined namespace is deleted too, with its damaged files: the way out of DATA_LOSS.
+        """
+        prefix = namespace_directory_name(name)
         with self._lock:
+            quarantined = self._quarantined.pop(prefix, None)
             namespace = self._namespaces.get(name)
-            if namespace is None or not self._visible(namespace):
-                raise NotFoundError(f"Namespace {display_namespace(name)} not found.")
-            del self._namespaces[name]
-        namespace.close()
-        _remove_tree(namespace.directory)
-        delete_objects(self.store, namespace.prefix)
+            if quarantined is None:
+                if namespace is None or not self._visible(namespace):
+                    raise NotFoundError(f"Namespace {display_namespace(name)} not found.")
+                del self._namespaces[name]
+        if namespace is not None:
+            namespace.close()
+        _remove_tree(self.directory / NAMESPACES_DIR / prefix)
+        # A later namespace of the same name starts again at manifest version 1, reusing object keys:
+        # the cache must not hand it these files.
+        keys = self.store.list(prefix + "/")
+        self.cache.forget(set(keys))
+        for key in keys:
+            self.store.delete(key)
 
     # ----------------------------------------------------------------------------------------- writes
     def upsert(self, namespace: str, batch: UpsertBatch) -> WriteResult:

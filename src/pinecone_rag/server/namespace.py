@@ -4,7 +4,10 @@ Write path: encode the operation, append it to the WAL under the commit lock (th
 order), then wait until a group commit has fsynced it *and applied it* to the freshness layer. One writer
 at a time is the commit leader: it takes every record appended so far, fsyncs once, applies them in LSN
 order and wakes their writers. Concurrent writers therefore share one fsync, a write is visible only once
-it is durable, and the acknowledgement comes after both.
+it is durable, and the acknowledgement comes after both. When an append or an fsync fails (a full disk),
+the log is cut back to the end of the last successful fsync and every write appended after it fails with
+UNAVAILABLE: none was acknowledged or applied, none can reappear after a restart, and the next write
+starts from a clean log. Only if that cut fails too does the namespace stop taking writes until restart.
 
 Build path (:meth:`Namespace.build`, run by the engine's builder thread): freeze the freshness layer,
 write the clusters it changes and publish a manifest covering its LSN, swap the new index in, then delete
@@ -14,6 +17,7 @@ the current manifest and replays the WAL records above its LSN.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -34,7 +38,7 @@ from pinecone_rag.errors import (
 )
 from pinecone_rag.server import wal
 from pinecone_rag.server.builder import Builder, BuildReport
-from pinecone_rag.server.manifest import garbage_collect
+from pinecone_rag.server.manifest import garbage_collect, load_current
 from pinecone_rag.server.namespace_state import NamespaceState
 from pinecone_rag.server.ops import Op, decode_op, encode_op
 from pinecone_rag.server.published import PublishedIndex
@@ -130,6 +134,14 @@ class Namespace:
         store: The index's blob store; the namespace's objects live under the directory's name.
         cache: The index's open-file cache.
         config: Engine tuning.
+
+    Attributes:
+        recovery_report: The damaged stretches of the WAL that opening skipped (their records were not
+            applied), each also logged as an ERROR.
+
+    Raises:
+        DataLossError: Its manifest, ``CURRENT`` pointer or a cluster file is damaged, a WAL segment has
+            an unknown format, intact WAL records are out of LSN order, or one does not decode.
     """
 
     def __init__(
@@ -155,30 +167,51 @@ class Namespace:
         self._pending: deque[_Pending] = deque()
         self._committing = False
         self._failed: BaseException | None = None
+        self._rollback_cause: OSError | None = None
         self._closed = False
         self.last_write = 0.0
         self.build_requested = False
         published = PublishedIndex.load(store, self.prefix, spec, cache)
+        # A build that crashed before its publish left files no manifest references (and the next
+        # build would collide with their names).
         if published.manifest is not None:
-            # A build that crashed before its publish left files no manifest references.
             garbage_collect(store, self.prefix, published.manifest, include_newer=True)
+        else:
+            delete_objects(store, self.prefix)
         self.state = NamespaceState(spec, published, config)
-        records = wal.recover(directory / WAL_DIR)
+        recovery = wal.recover_log(directory / WAL_DIR)
+        self.recovery_report: list[wal.WalDamage] = recovery.damage
+        for damage in recovery.damage:
+            lost = damage.lost_lsns
+            covered = lost is not None and (not lost or lost[-1] <= published.indexed_lsn)
+            logger.error(
+                "namespace %r: %s%s",
+                info.name,
+                damage.describe(),
+                " (already in the published index: nothing is missing)" if covered else "",
+            )
+        records = recovery.records
         for record in records:
             if record.lsn <= published.indexed_lsn:
                 continue  # already in the published cluster files
             try:
                 self.state.apply(decode_op(record.payload), record.lsn)
-            except DataLossError:
-                raise  # a record that passed its CRC but does not decode is corruption, never skipped
+            except DataLossError as exc:
+                # A record that passed its CRC but does not decode is corruption, never skipped.
+                raise DataLossError(
+                    f"WAL record {record.lsn} of {directory.name} passed its CRC but does not decode: "
+                    f"{exc.message}"
+                ) from exc
             except ApiError:
                 # A logged operation that no longer applies (it was acknowledged as applied, so this
                 # can only follow a code change); skipping it keeps the rest of the namespace readable.
                 logger.exception("skipping WAL record %d of %s", record.lsn, directory)
-        self._applied_lsn = max(records[-1].lsn if records else 0, published.indexed_lsn)
+        self._applied_lsn = max(recovery.next_lsn - 1, published.indexed_lsn)
         self.state.applied_lsn = self._applied_lsn
         self._next_lsn = self._applied_lsn + 1
         self._wal = wal.WalWriter(directory / WAL_DIR, self._next_lsn)
+        # Where the log ends durably: a failed write or sync cuts it back to here.
+        self._durable = self._wal.position()
 
     @classmethod
     def create(
@@ -210,23 +243,35 @@ class Namespace:
         return self._applied_lsn
 
     def write(self, op: Op) -> WriteResult:
-        """Log ``op`` durably, apply it, and return once both are done (group commit)."""
+        """Log ``op`` durably, apply it, and return once both are done (group commit).
+
+        Raises:
+            UnavailableError: The log could not be written or synced (a full disk, typically): the write
+                was neither acknowledged nor applied, and the log was cut back to its last synced
+                record, so later writes go on once space is back.
+        """
         payload = encode_op(op)
         self._check_capacity()
         with self._cond:
+            # A failed append may have left bytes behind that must be cut off before anything is added.
+            while self._rollback_cause is not None and self._failed is None:
+                if self._committing:
+                    self._cond.wait()
+                else:
+                    self._roll_back()
             if self._closed:
                 raise UnavailableError("The namespace is being deleted or the server is shutting down.")
             if self._failed is not None:
-                raise UnavailableError(
-                    f"Writes to this namespace are stopped after a storage error: {self._failed}"
-                )
+                raise self._stopped()
             lsn = self._next_lsn
             try:
                 self._wal.append(lsn, payload)
             except OSError as exc:
-                raise InternalError(
-                    f"The write-ahead log could not be written: {exc.strerror or exc}."
-                ) from exc
+                if self._wal.broken:
+                    self._rollback_cause = exc
+                    if not self._committing:
+                        self._roll_back()
+                raise storage_error(exc) from exc
             self._next_lsn += 1
             self.last_write = time.monotonic()
             pending = _Pending(lsn, op)
@@ -240,30 +285,41 @@ class Namespace:
             raise pending.error
         return WriteResult(lsn, pending.result)
 
+    def _stopped(self) -> UnavailableError:
+        return UnavailableError(
+            f"Writes to this namespace are stopped after a storage error ({self._failed}) that left "
+            "the end of its log unknown; restart the server once the disk is healthy."
+        )
+
     def _lead_commit(self) -> None:
         """Run with ``self._cond`` held: fsync and apply everything appended so far."""
+        if self._failed is not None:  # defensive: the failed rollback already failed every pending write
+            for pending in self._pending:
+                pending.error = self._stopped()
+            self._pending.clear()
+            return
         batch = list(self._pending)
         self._pending.clear()
-        if self._failed is not None:
-            stopped = UnavailableError(
-                f"Writes to this namespace are stopped after a storage error: {self._failed}"
-            )
-            for pending in batch:
-                pending.error = stopped
-            return
+        end = self._wal.position()
         self._committing = True
         self._cond.release()
+        synced = False
+        failure: OSError | None = None
         try:
             try:
                 self._wal.sync()
             except OSError as exc:
-                # The records may or may not be on disk; recovery decides. Stop accepting writes so
-                # nothing is acknowledged on top of an unknown state.
-                error = InternalError(f"The write-ahead log could not be synced: {exc.strerror or exc}.")
-                for pending in batch:
-                    pending.error = error
-                self._failed = exc
+                # The records may or may not be on disk. They are cut off below, so none of them comes
+                # back at a restart, and their writers hear that nothing was written.
+                logger.exception("syncing the WAL of namespace %r failed", self.info.name)
+                failure = exc
                 return
+            with self._cond:
+                # A rotation's fsync that failed meanwhile may have taken the error this sync should
+                # have reported (Linux reports a writeback error once per file): the batch is in doubt.
+                if self._rollback_cause is not None:
+                    return
+            synced = True
             with self.lock.write():
                 for pending in batch:
                     try:
@@ -274,9 +330,42 @@ class Namespace:
         finally:
             self._cond.acquire()
             self._committing = False
-            if batch and self._failed is None:
-                self._applied_lsn = batch[-1].lsn
+            if synced:
+                self._durable = end
+                if batch:
+                    self._applied_lsn = batch[-1].lsn
+            else:
+                self._pending.extendleft(reversed(batch))
+                if self._rollback_cause is None:
+                    self._rollback_cause = failure or OSError(errno.EIO, "syncing the log was interrupted")
+            if self._rollback_cause is not None:
+                self._roll_back()
             self._cond.notify_all()
+
+    def _roll_back(self) -> None:
+        """Run with ``self._cond`` held and no commit in flight: cut the log back to its durable end.
+
+        Every write appended after that point fails (none was acknowledged): with the storage error
+        when the cut succeeded, so that nothing of them can reappear after a restart; otherwise the
+        namespace stops accepting writes until a restart, when recovery decides what the log holds.
+        """
+        cause = self._rollback_cause
+        assert cause is not None
+        self._rollback_cause = None
+        doomed = list(self._pending)
+        self._pending.clear()
+        try:
+            self._wal.rollback(self._durable)
+        except OSError as exc:
+            logger.exception("cutting the WAL of namespace %r back failed; writes stop", self.info.name)
+            self._failed = exc
+            error: ApiError = self._stopped()
+        else:
+            self._next_lsn = self._applied_lsn + 1
+            error = storage_error(cause)
+        for pending in doomed:
+            pending.error = error
+        self._cond.notify_all()
 
     def _check_capacity(self) -> None:
         """Refuse writes while the freshness layers are full, until the builder catches up."""
@@ -331,6 +420,7 @@ class Namespace:
             except BaseException:
                 with self.lock.write():
                     self.state.abandon_build()
+                self._discard_failed_build()
                 raise
             with self.lock.write():
                 self.state.install(published)
@@ -339,6 +429,24 @@ class Namespace:
             self._cache.forget(set(deleted))
             wal.truncate_through(self.directory / WAL_DIR, published.indexed_lsn)
             return report
+
+    def _discard_failed_build(self) -> None:
+        """Delete what a failed build wrote (a full disk, say), so that its retry can reuse the names.
+
+        Runs under the build lock: no other build of this namespace is writing. Only when ``CURRENT``
+        still names the manifest in memory: if the failure came after the pointer flipped, those files
+        are referenced and stay (the next open sorts it out).
+        """
+        current = self.state.published.manifest
+        try:
+            on_disk = load_current(self._store, self.prefix)
+            if on_disk is None and current is None:
+                delete_objects(self._store, self.prefix)
+            elif on_disk is not None and current is not None and on_disk.version == current.version:
+                deleted = garbage_collect(self._store, self.prefix, current, include_newer=True)
+                self._cache.forget(set(deleted))
+        except Exception:
+            logger.exception("cleaning up after a failed build of namespace %r failed", self.info.name)
 
     def close(self) -> None:
         """Stop accepting writes, wait for the commit and the build in flight, close the WAL."""
@@ -349,6 +457,20 @@ class Namespace:
             self._wal.close()
         with self._build_lock:
             pass
+
+
+def storage_error(exc: OSError) -> UnavailableError:
+    """The error of a write the disk refused: UNAVAILABLE, saying that nothing of it was stored."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UnavailableError(
+            f"The disk is full ({reason}): the write could not be logged, so nothing of it was written "
+            "or applied. Free some space and retry."
+        )
+    return UnavailableError(
+        f"The disk refused the write ({reason}): it could not be logged, so nothing of it was written "
+        "or applied. Retry later."
+    )
 
 
 def delete_objects(store: BlobStore, prefix: str) -> None:
@@ -370,9 +492,20 @@ def write_info(directory: Path, info: NamespaceInfo) -> None:
 
 
 def read_info(directory: Path) -> NamespaceInfo | None:
-    """Read ``NAMESPACE.json``, or None when the directory holds no namespace."""
+    """Read ``NAMESPACE.json``, or None when the directory holds no namespace.
+
+    Raises:
+        DataLossError: The file does not parse.
+    """
     path = directory / NAMESPACE_FILE
     if not path.exists():
         return None
-    raw = orjson.loads(path.read_bytes())
-    return NamespaceInfo(name=raw["name"], explicit=bool(raw.get("explicit")), schema=raw.get("schema"))
+    try:
+        raw = orjson.loads(path.read_bytes())
+        name = raw["name"]
+        schema = raw.get("schema")
+        if not isinstance(name, str) or not (schema is None or isinstance(schema, dict)):
+            raise TypeError("unexpected field types")
+        return NamespaceInfo(name=name, explicit=bool(raw.get("explicit")), schema=schema)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise DataLossError(f"{path} is damaged: {exc}.") from None

@@ -2,13 +2,14 @@
 
 A WAL is a directory of segment files named ``<first LSN, 20 digits>.wal``. Each segment starts with a
 24-byte header and holds records ``length | crc32 | lsn | payload``. Appends go to the newest segment;
-``sync`` makes every appended record durable. Recovery reads the segments in order and stops at the first
-record that is torn or fails its checksum: in the newest segment that is a crash during an append, and the
-tail is cut off; anywhere else it is corruption and is reported, never served.
+``sync`` makes every appended record durable. Recovery reads the segments in order; after a record that is
+torn or fails its checksum it resynchronises on the next intact record. A damaged end of the newest
+segment is a crash during an append and is cut off; any other damage is reported, never served.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -16,6 +17,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from pinecone_rag.errors import DataLossError
 
@@ -34,6 +38,7 @@ SEGMENT_HEADER_SIZE = _SEGMENT_HEADER.size
 RECORD_HEADER_SIZE = _RECORD_HEADER.size
 MAX_RECORD_BYTES = 1 << 30  # far above any valid request; a larger length can only be garbage
 DEFAULT_SEGMENT_BYTES = 64 << 20
+_SCAN_CHUNK = 1 << 20  # offsets examined per vectorised step of a resynchronising scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,72 +80,247 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class WalDamage:
+    """A damaged stretch of a segment that recovery skipped (its records are never applied).
+
+    Attributes:
+        segment: The segment's file name.
+        start: Offset of the first damaged byte.
+        end: Offset where the next intact record starts, or the segment's length.
+        after_lsn: LSN of the last intact record before the damage (0 when there is none).
+        before_lsn: LSN of the first intact record after it, in this or a later segment (None when
+            none follows).
+    """
+
+    segment: str
+    start: int
+    end: int
+    after_lsn: int
+    before_lsn: int | None
+
+    @property
+    def lost_lsns(self) -> range | None:
+        """The LSNs lost with the damage; None when no intact record follows it (the count is unknown).
+
+        An empty range means the damaged bytes held no record that was not recovered.
+        """
+        if self.before_lsn is None:
+            return None
+        return range(self.after_lsn + 1, self.before_lsn)
+
+    def describe(self) -> str:
+        """One line for logs and error messages."""
+        lost = self.lost_lsns
+        if lost is None:
+            what = f"the records after LSN {self.after_lsn} in it are lost"
+        elif not lost:
+            what = f"no record was lost (LSN {self.after_lsn} is followed by {self.before_lsn})"
+        elif len(lost) == 1:
+            what = f"the record with LSN {lost.start} is lost"
+        else:
+            what = f"the records with LSNs {lost.start} to {lost.stop - 1} are lost"
+        return f"WAL segment {self.segment} is damaged at bytes {self.start}..{self.end}: {what}"
+
+
+@dataclass(frozen=True, slots=True)
+class WalRecovery:
+    """What :func:`recover_log` found.
+
+    Attributes:
+        records: The intact records in LSN order.
+        damage: The damaged stretches it skipped, in log order.
+        next_lsn: The LSN the next write should take: above every recovered record and every LSN the
+            newest segment's name accounts for, so a lost LSN is never reused.
+    """
+
+    records: list[WalRecord]
+    damage: list[WalDamage]
+    next_lsn: int
+
+
+@dataclass(slots=True)
+class _Region:
+    start: int
+    end: int
+    records_before: int  # how many of the segment's intact records precede it
+
+
 @dataclass(slots=True)
 class _Scan:
     records: list[WalRecord]
-    valid_bytes: int
-    clean: bool
+    damage: list[_Region]
+    tail: int | None  # where an unverifiable tail starts (None: the segment ends on a record boundary)
 
 
-def _scan_segment(path: Path) -> _Scan:
+def _intact(data: bytes, offset: int, lowest: int, highest: int | None) -> int:
+    """The end of an intact frame at ``offset`` whose LSN is in ``lowest..highest``, or -1."""
+    if offset + RECORD_HEADER_SIZE > len(data):
+        return -1
+    length, crc, lsn = _RECORD_HEADER.unpack_from(data, offset)
+    end: int = offset + 8 + length
+    if length < _LSN.size or length > MAX_RECORD_BYTES or end > len(data):
+        return -1
+    if lsn < lowest or (highest is not None and lsn > highest):
+        return -1
+    if zlib.crc32(memoryview(data)[offset + 8 : end]) != crc:
+        return -1
+    return end
+
+
+def _resync(data: bytes, damaged: int, expected: int, lowest: int) -> int | None:
+    """The offset of the first intact frame after the damage at ``damaged``, or None.
+
+    ``expected`` is the LSN the record at ``damaged`` should carry; ``lowest`` the smallest LSN a later
+    record may have (above every LSN recovered so far). A record takes at least 16 bytes, so a frame
+    ``k`` bytes further on has an LSN of at most ``expected + k // 16``: that window rules out almost
+    every offset before the CRC is computed.
+    """
+    size = len(data)
+    if damaged + RECORD_HEADER_SIZE <= size:
+        # The damage is most often inside a record whose header still holds (its LSN is the expected
+        # one): then its length is trusted first, so bytes inside its payload are never taken for a frame.
+        length, _crc, lsn = _RECORD_HEADER.unpack_from(data, damaged)
+        following: int = damaged + 8 + length
+        if (
+            lsn == expected
+            and _LSN.size <= length <= MAX_RECORD_BYTES
+            and following < size
+            and _intact(data, following, lowest, expected + (following - damaged) // 16) >= 0
+        ):
+            return following
+    last = size - RECORD_HEADER_SIZE  # the last offset where a record header fits
+    if last <= damaged:
+        return None
+    raw = np.frombuffer(data, dtype=np.uint8)
+    for first in range(damaged + 1, last + 1, _SCAN_CHUNK):
+        stop = min(first + _SCAN_CHUNK, last + 1)
+        # The LSN field of a frame at offset p is bytes p+8..p+16: read it at every offset of the chunk.
+        windows = sliding_window_view(raw[first + 8 : stop + 16], 8)[: stop - first]
+        lsns = np.ascontiguousarray(windows).view("<u8").ravel()
+        offsets = np.arange(first, stop, dtype=np.uint64)
+        highest = np.uint64(expected) + (offsets - np.uint64(damaged)) // np.uint64(16)
+        candidates = np.flatnonzero((lsns >= np.uint64(lowest)) & (lsns <= highest))
+        for index in candidates.tolist():
+            offset: int = first + index
+            if _intact(data, offset, lowest, int(highest[index])) >= 0:
+                return offset
+    return None
+
+
+def _scan_segment(path: Path, last_lsn: int) -> _Scan:
+    """Read a segment's intact records, skipping damaged stretches (see :func:`recover_log`)."""
     data = path.read_bytes()
     if len(data) < SEGMENT_HEADER_SIZE:
-        return _Scan([], 0, clean=False)
-    magic, version, _flags, _first, crc = _SEGMENT_HEADER.unpack_from(data)
-    if magic != SEGMENT_MAGIC or zlib.crc32(data[: SEGMENT_HEADER_SIZE - 4]) != crc:
-        raise DataLossError(f"WAL segment {path} has a damaged header.")
-    if version != SEGMENT_VERSION:
+        return _Scan([], [], tail=0)
+    damage: list[_Region] = []
+    first = int(path.stem)
+    magic, version, _flags, header_first, crc = _SEGMENT_HEADER.unpack_from(data)
+    if zlib.crc32(data[: SEGMENT_HEADER_SIZE - 4]) != crc:
+        # The records carry their own LSNs and CRCs, so they are still read; the name gives the first LSN.
+        damage.append(_Region(0, SEGMENT_HEADER_SIZE, 0))
+    elif magic != SEGMENT_MAGIC:
+        raise DataLossError(f"WAL segment {path} is not a WAL segment (bad magic).")
+    elif version != SEGMENT_VERSION:
         raise DataLossError(
             f"WAL segment {path} has format version {version}; this build reads {SEGMENT_VERSION}."
         )
+    else:
+        first = header_first
     records: list[WalRecord] = []
     offset = SEGMENT_HEADER_SIZE
     view = memoryview(data)
     while offset < len(data):
-        if offset + RECORD_HEADER_SIZE > len(data):
-            return _Scan(records, offset, clean=False)
-        length, crc, lsn = _RECORD_HEADER.unpack_from(data, offset)
-        end = offset + 8 + length
-        if length < _LSN.size or length > MAX_RECORD_BYTES or end > len(data):
-            return _Scan(records, offset, clean=False)
-        if zlib.crc32(view[offset + 8 : end]) != crc:
-            return _Scan(records, offset, clean=False)
-        records.append(WalRecord(lsn, bytes(view[offset + RECORD_HEADER_SIZE : end])))
-        offset = end
-    return _Scan(records, offset, clean=True)
+        end = _intact(data, offset, 0, None)
+        if end >= 0:
+            _length, _crc, lsn = _RECORD_HEADER.unpack_from(data, offset)
+            records.append(WalRecord(lsn, bytes(view[offset + RECORD_HEADER_SIZE : end])))
+            offset = end
+            continue
+        expected = records[-1].lsn + 1 if records else first
+        lowest = expected if records else max(first, last_lsn + 1)
+        resume = _resync(data, offset, expected, lowest)
+        if resume is None:
+            return _Scan(records, damage, tail=offset)
+        damage.append(_Region(offset, resume, len(records)))
+        offset = resume
+    return _Scan(records, damage, tail=None)
 
 
-def recover(directory: Path) -> list[WalRecord]:
-    """Read every intact record in LSN order, cutting a torn tail off the newest segment.
+def _cut(path: Path, at: int) -> None:
+    """Cut a torn tail off the newest segment (delete it when not even its header is whole)."""
+    logger.warning("cutting a torn WAL tail: %s at byte %d", path, at)
+    if at < SEGMENT_HEADER_SIZE:
+        path.unlink()
+    else:
+        with path.open("r+b") as handle:
+            handle.truncate(at)
+            handle.flush()
+            os.fsync(handle.fileno())
+    fsync_directory(path.parent)
+
+
+def recover_log(directory: Path) -> WalRecovery:
+    """Read every intact record in LSN order; cut a torn tail off the newest segment; report damage.
+
+    A record is intact when its frame fits in the file, its length is in range and its CRC matches.
+    After a record that is not, recovery resynchronises: it takes the next intact frame whose LSN is
+    above the last one recovered (and within what the bytes skipped could have held) and goes on from
+    there, in every segment. When nothing intact follows in the newest segment, the rest is a torn
+    append from a crash and is cut off (nothing after it was acknowledged). Every other skipped stretch
+    is returned as a :class:`WalDamage`; the files are left as they are, so a second recovery finds the
+    same records and the same damage. Damaged records are never returned.
 
     Raises:
-        DataLossError: a segment other than the newest is damaged, or LSNs are out of order.
+        DataLossError: A segment has a format version this build does not read, or intact records have
+            LSNs out of order.
     """
     segments = _segments(directory)
     out: list[WalRecord] = []
+    found: list[tuple[str, _Region, int]] = []  # segment, region, records recovered before it
     for position, path in enumerate(segments):
-        scan = _scan_segment(path)
-        newest = position == len(segments) - 1
-        if not scan.clean:
-            if not newest:
-                raise DataLossError(
-                    f"WAL segment {path.name} is damaged at byte {scan.valid_bytes}; "
-                    f"{len(out) + len(scan.records)} records before it are intact."
-                )
-            logger.warning("cutting a torn WAL tail: %s at byte %d", path, scan.valid_bytes)
-            if scan.valid_bytes < SEGMENT_HEADER_SIZE:
-                path.unlink()
-            else:
-                with path.open("r+b") as handle:
-                    handle.truncate(scan.valid_bytes)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            fsync_directory(directory)
+        scan = _scan_segment(path, out[-1].lsn if out else 0)
+        base = len(out)
         for record in scan.records:
             if out and record.lsn <= out[-1].lsn:
                 raise DataLossError(f"WAL segment {path.name} has LSN {record.lsn} after {out[-1].lsn}.")
             out.append(record)
-    return out
+        found.extend((path.name, region, base + region.records_before) for region in scan.damage)
+        if scan.tail is not None:
+            if position == len(segments) - 1:
+                _cut(path, scan.tail)
+            else:
+                # An older segment was fsynced whole before the next one was started: a short or
+                # unreadable end of one is damage, never a torn append.
+                found.append((path.name, _Region(scan.tail, path.stat().st_size, 0), len(out)))
+    damage = [
+        WalDamage(
+            segment=name,
+            start=region.start,
+            end=region.end,
+            after_lsn=out[before - 1].lsn if before else 0,
+            before_lsn=out[before].lsn if before < len(out) else None,
+        )
+        for name, region, before in found
+    ]
+    next_lsn = out[-1].lsn + 1 if out else 1
+    remaining = _segments(directory)
+    if remaining:
+        next_lsn = max(next_lsn, int(remaining[-1].stem))
+    return WalRecovery(out, damage, next_lsn)
+
+
+def recover(directory: Path) -> list[WalRecord]:
+    """The intact records of :func:`recover_log`, without its damage report."""
+    return recover_log(directory).records
+
+
+@dataclass(frozen=True, slots=True)
+class WalPosition:
+    """A point in the log: a segment and a length of it (see :meth:`WalWriter.position`)."""
+
+    segment: Path
+    size: int
 
 
 class WalWriter:
@@ -150,12 +330,17 @@ class WalWriter:
     caller at a time) while other appends continue, which is what makes group commit work. A rotation
     fsyncs the old segment itself, but leaves its descriptor open until the next ``sync``, so a sync that
     raced with the rotation never touches a closed (or reused) descriptor.
+
+    Attributes:
+        broken: A failed append may have left bytes in the log (its partial frame could not be removed,
+            or a rotation's fsync failed): nothing may be appended until :meth:`rollback` succeeds.
     """
 
     def __init__(self, directory: Path, next_lsn: int, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
         self._directory = directory
         self._segment_bytes = segment_bytes
         self._retired: list[int] = []
+        self.broken = False
         directory.mkdir(parents=True, exist_ok=True)
         segments = _segments(directory)
         if segments:
@@ -180,7 +365,14 @@ class WalWriter:
         return fd, path, len(header)
 
     def append(self, lsn: int, payload: bytes) -> None:
-        """Write one record to the OS (not yet durable). On failure nothing of it stays in the file."""
+        """Write one record to the OS (not yet durable).
+
+        Raises:
+            OSError: The record was not written (a full disk, typically). Nothing of it stays in the
+                log unless :attr:`broken` is now set.
+        """
+        if self.broken:
+            raise OSError(errno.EIO, "the log must be rolled back after a failed write")
         if self._size >= self._segment_bytes:
             self._rotate(lsn)
         frame = encode_record(lsn, payload)
@@ -190,13 +382,22 @@ class WalWriter:
                 written += os.write(self._fd, frame[written:])
         except BaseException:
             # A partial frame would be cut at recovery anyway, but the next append would land behind it;
-            # truncating keeps the live segment clean. If even that fails the caller must stop writing.
-            os.ftruncate(self._fd, self._size)
+            # truncating keeps the live segment clean. If even that fails the caller must roll back.
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                self.broken = True
             raise
         self._size += len(frame)
 
     def _rotate(self, first_lsn: int) -> None:
-        os.fsync(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError:
+            # Records appended since the last sync may not be on disk, and a second fsync could report
+            # success without writing them (Linux reports a writeback error once).
+            self.broken = True
+            raise
         old = self._fd
         self._fd, self._path, self._size = self._create_segment(first_lsn)
         self._retired.append(old)
@@ -204,9 +405,42 @@ class WalWriter:
     def sync(self) -> None:
         """Fsync the newest segment: every record appended before the call is durable when it returns."""
         retired, self._retired = self._retired, []
+        try:
+            os.fsync(self._fd)
+        finally:
+            for fd in retired:  # fsynced by their rotation
+                os.close(fd)
+
+    def position(self) -> WalPosition:
+        """Where the next record will be appended (what :meth:`rollback` can return to)."""
+        return WalPosition(self._path, self._size)
+
+    def rollback(self, to: WalPosition) -> None:
+        """Cut everything appended after ``to`` and make the cut durable; clears :attr:`broken`.
+
+        Used after a failed write or sync: the records after the last successful sync were never
+        acknowledged, and removing them keeps them from coming back at the next recovery. Segments
+        started after ``to`` are deleted. Must not run concurrently with :meth:`sync`.
+
+        Raises:
+            OSError: The cut could not be made durable; :attr:`broken` stays set.
+        """
+        self.broken = True
+        removed = False
+        for path in _segments(self._directory):
+            if path.name > to.segment.name:
+                path.unlink(missing_ok=True)
+                removed = True
+        if self._path != to.segment:
+            fd = os.open(to.segment, os.O_WRONLY | os.O_APPEND)
+            self._retired.append(self._fd)
+            self._fd, self._path = fd, to.segment
+        os.ftruncate(self._fd, to.size)
         os.fsync(self._fd)
-        for fd in retired:
-            os.close(fd)
+        if removed:
+            fsync_directory(self._directory)
+        self._size = to.size
+        self.broken = False
 
     @property
     def size(self) -> int:
