@@ -31,7 +31,9 @@ def test_scan_fields_parse_as_the_generated_query_request() -> None:
 @pytest.mark.parametrize("transport", ["grpc", "rest"])
 def test_scan_factor_widens_the_scan_and_max_candidates_caps_it(tmp_path: Path, transport: str) -> None:
     # Tiny clusters and a one-cluster default probe make the effect of each parameter visible.
-    config = EngineConfig(target_cluster_size=50, min_probe=1, probe_fraction=0.01, build_idle_s=0.05)
+    config = EngineConfig(
+        target_cluster_size=50, flat_records=0, min_probe=1, probe_fraction=0.01, build_idle_s=0.05
+    )
     with LocalServer(tmp_path, port=0, engine=config) as server:
         pc = PineconeClient(api_key="k", host=server.url)
         pc.create_index("scan", dimension=8, metric="euclidean")

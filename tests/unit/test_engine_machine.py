@@ -32,6 +32,7 @@ CONFIG = EngineConfig(
     build_min_records=1,
     freshness_max_records=10_000,
     target_cluster_size=4,
+    flat_records=0,
     sparse_chunk_records=5,
     min_probe=1,
 )

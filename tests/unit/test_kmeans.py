@@ -11,6 +11,7 @@ import pytest
 from pinecone_rag.server import kmeans
 from pinecone_rag.server.kmeans import (
     DEFAULT_TARGET_CLUSTER_SIZE,
+    FLAT_RECORDS,
     MAX_CLUSTERS,
     assign,
     choose_k,
@@ -227,8 +228,14 @@ def test_assign_empty_input() -> None:
 def test_choose_k_small_namespaces_stay_flat() -> None:
     assert choose_k(0) == 1
     assert choose_k(1) == 1
-    assert choose_k(2 * DEFAULT_TARGET_CLUSTER_SIZE - 1) == 1
-    assert choose_k(2 * DEFAULT_TARGET_CLUSTER_SIZE) == 2
+    flat_below = max(2 * DEFAULT_TARGET_CLUSTER_SIZE, FLAT_RECORDS)
+    assert choose_k(flat_below - 1) == 1
+    assert choose_k(flat_below) == round(flat_below / DEFAULT_TARGET_CLUSTER_SIZE)
+    # Large targets, or no flat floor: two clusters' worth is the threshold.
+    assert choose_k(2 * 4096 - 1, target_cluster_size=4096) == 1
+    assert choose_k(2 * 4096, target_cluster_size=4096) == 2
+    assert choose_k(7, target_cluster_size=4, flat_below=0) == 1
+    assert choose_k(8, target_cluster_size=4, flat_below=0) == 2
 
 
 def test_choose_k_is_monotone_and_bounded() -> None:

@@ -141,7 +141,7 @@ class Builder:
         version = published.version + 1
         clustered = published.centroids is not None and not layer.cleared
         target = self.config.target_cluster_size
-        k = choose_k(total, target_cluster_size=target)
+        k = choose_k(total, target_cluster_size=target, flat_below=self.config.flat_records)
         if clustered and not self.trained_records:
             self.trained_records = published.count  # opened on an index trained before a restart
         if self.spec.is_sparse or k == 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pinecone_rag.server.kmeans import DEFAULT_TARGET_CLUSTER_SIZE
+from pinecone_rag.server.kmeans import DEFAULT_TARGET_CLUSTER_SIZE, FLAT_RECORDS
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class EngineConfig:
         freshness_max_bytes: The same cap in bytes of vector data.
         target_cluster_size: Records per cluster the builder aims for; clusters above twice this are
             split, clusters below an eighth of it are merged into a neighbour.
+        flat_records: Namespaces with fewer records stay one flat cluster (no centroids), whatever
+            ``target_cluster_size`` says: brute force over them is cheaper than ranking centroids.
         sparse_chunk_records: Records per cluster file of a sparse-only index (no centroids there).
         probe_fraction: Share of clusters a query scans by default (``scanFactor`` multiplies it).
         min_probe: The fewest clusters a query scans. With about 500 records per cluster, namespaces
@@ -46,6 +48,7 @@ class EngineConfig:
     freshness_max_records: int = 500_000
     freshness_max_bytes: int = 1 << 30
     target_cluster_size: int = DEFAULT_TARGET_CLUSTER_SIZE
+    flat_records: int = FLAT_RECORDS
     sparse_chunk_records: int = 16_384
     probe_fraction: float = 0.04
     min_probe: int = 8
@@ -57,6 +60,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.build_min_records < 1 or self.target_cluster_size < 2 or self.sparse_chunk_records < 1:
             raise ValueError("build_min_records, target_cluster_size and sparse_chunk_records must be >= 1")
+        if self.flat_records < 0:
+            raise ValueError("flat_records must be >= 0")
         if self.freshness_max_records <= self.build_min_records:
             raise ValueError("freshness_max_records must exceed build_min_records")
         if not 0 < self.probe_fraction <= 1:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 DEFAULT_TARGET_CLUSTER_SIZE: Final = 512
 """Records per cluster that :func:`choose_k` aims for; split above about 2x this, merge below about 1/4."""
+FLAT_RECORDS: Final = 4096
+"""By default namespaces below this many records stay one flat cluster whatever the target size: brute
+force over them costs a fraction of a millisecond, less than ranking centroids and scanning a few
+clusters."""
 MAX_CLUSTERS: Final = 4096
 """The most clusters :func:`choose_k` returns; beyond that clusters just grow (see :func:`choose_k`)."""
 SAMPLE_PER_CENTROID: Final = 64
@@ -61,12 +65,17 @@ _KMEANSPP_MIN_POOL_PER_CENTROID: Final = 4
 
 
 def choose_k(
-    n: int, *, target_cluster_size: int = DEFAULT_TARGET_CLUSTER_SIZE, max_clusters: int = MAX_CLUSTERS
+    n: int,
+    *,
+    target_cluster_size: int = DEFAULT_TARGET_CLUSTER_SIZE,
+    max_clusters: int = MAX_CLUSTERS,
+    flat_below: int = FLAT_RECORDS,
 ) -> int:
     """The number of clusters for a namespace of ``n`` records.
 
-    A namespace smaller than two target clusters stays one flat cluster: scanning a few thousand rows by
-    brute force costs less than a millisecond, so clustering would only lose recall. Beyond that the
+    A namespace smaller than two target clusters, or than ``flat_below`` records, stays one flat cluster:
+    scanning a few thousand rows by brute force costs less than a millisecond, so clustering would only
+    lose recall. Beyond that the
     count is ``round(n / target_cluster_size)``, so clusters hold about ``target_cluster_size`` records:
     big enough that the executor's per-cluster overhead (a numpy call writing into a shared buffer, a few
     microseconds) stays small next to the scan, small enough that a few percent of them hold a query's
@@ -79,6 +88,7 @@ def choose_k(
         n: The number of records.
         target_cluster_size: The records per cluster to aim for.
         max_clusters: The upper bound.
+        flat_below: Fewer records than this always make one cluster.
 
     Returns:
         A cluster count in ``[1, max(1, max_clusters)]``, non-decreasing in ``n``.
@@ -90,7 +100,7 @@ def choose_k(
         raise ValueError(f"n must be >= 0, got {n}")
     if target_cluster_size < 1 or max_clusters < 1:
         raise ValueError("target_cluster_size and max_clusters must be >= 1")
-    if n < 2 * target_cluster_size:
+    if n < max(2 * target_cluster_size, flat_below):
         return 1
     return max(1, min(max_clusters, round(n / target_cluster_size)))
 
@@ -504,6 +514,7 @@ def _check_metric(metric: str) -> None:
 __all__ = [
     "CONVERGENCE_TOLERANCE",
     "DEFAULT_TARGET_CLUSTER_SIZE",
+    "FLAT_RECORDS",
     "MAX_CLUSTERS",
     "MAX_SAMPLE",
     "SAMPLE_PER_CENTROID",
