@@ -161,6 +161,10 @@ class IndexEngine:
         self.spec = spec
         self.config = config or EngineConfig()
         self._lock = threading.Lock()
+        # Namespaces whose files are being removed: creating one of the same name waits, or its new
+        # files (same directory, same blob prefix) would be removed with the old ones after its ack.
+        self._deleting: set[str] = set()
+        self._deleted = threading.Condition(self._lock)
         self._namespaces: dict[str, Namespace] = {}
         self._quarantined: dict[str, QuarantinedNamespace] = {}  # by directory name
         root = directory / NAMESPACES_DIR
@@ -259,8 +263,15 @@ class IndexEngine:
             self._check_quarantine(name)
             return self._namespaces.get(name)
 
+    def _await_deletion(self, name: str) -> None:
+        """Wait until no deletion of ``name`` is removing files (call with ``self._lock`` held)."""
+        prefix = namespace_directory_name(name)
+        while prefix in self._deleting:
+            self._deleted.wait()
+
     def _for_write(self, name: str) -> Namespace:
         with self._lock:
+            self._await_deletion(name)
             self._check_quarantine(name)
             namespace = self._namespaces.get(name)
             if namespace is None:
@@ -317,6 +328,7 @@ class IndexEngine:
         if name == DEFAULT_NAMESPACE:
             raise InvalidArgumentError("The default namespace cannot be created; it always exists.")
         with self._lock:
+            self._await_deletion(name)
             self._check_quarantine(name)
             existing = self._namespaces.get(name)
             if existing is not None and self._visible(existing):
@@ -333,21 +345,28 @@ class IndexEngine:
         """
         prefix = namespace_directory_name(name)
         with self._lock:
+            self._await_deletion(name)
             quarantined = self._quarantined.pop(prefix, None)
             namespace = self._namespaces.get(name)
             if quarantined is None:
                 if namespace is None or not self._visible(namespace):
                     raise NotFoundError(f"Namespace {display_namespace(name)} not found.")
                 del self._namespaces[name]
-        if namespace is not None:
-            namespace.close()
-        _remove_tree(self.directory / NAMESPACES_DIR / prefix)
-        # A later namespace of the same name starts again at manifest version 1, reusing object keys:
-        # the cache must not hand it these files.
-        keys = self.store.list(prefix + "/")
-        self.cache.forget(set(keys))
-        for key in keys:
-            self.store.delete(key)
+            self._deleting.add(prefix)
+        try:
+            if namespace is not None:
+                namespace.close()
+            _remove_tree(self.directory / NAMESPACES_DIR / prefix)
+            # A later namespace of the same name starts again at manifest version 1, reusing object
+            # keys: the cache must not hand it these files.
+            keys = self.store.list(prefix + "/")
+            self.cache.forget(set(keys))
+            for key in keys:
+                self.store.delete(key)
+        finally:
+            with self._lock:
+                self._deleting.discard(prefix)
+                self._deleted.notify_all()
 
     # ----------------------------------------------------------------------------------------- writes
     def upsert(self, namespace: str, batch: UpsertBatch) -> WriteResult:
