@@ -67,11 +67,13 @@ compat: $(BIN)/.installed
 
 .PHONY: stress
 # The long profiles: >= 100k fuzz inputs (6 fuzz tests x 20k; requests time out on their own, hence no
-# per-test timeout) and 50 kill -9 cycles.
+# per-test timeout) and 50 kill -9 cycles. bench/stress.py runs pytest on tests/fuzz and
+# tests/integration/test_durability.py with them and writes the figures to bench/RESULTS.md.
 STRESS_FUZZ_EXAMPLES ?= 20000
+STRESS_CYCLES ?= 50
 stress: $(BIN)/.installed
-	PINECONE_RAG_FUZZ_EXAMPLES=$(STRESS_FUZZ_EXAMPLES) PINECONE_RAG_STRESS_CYCLES=50 \
-		$(BIN)/python -m pytest tests/fuzz tests/integration/test_durability.py --timeout=0 $(PYTEST_ARGS)
+	$(BIN)/python bench/stress.py --examples $(STRESS_FUZZ_EXAMPLES) --cycles $(STRESS_CYCLES) \
+		--write bench/RESULTS.md -- $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from pinecone_rag._version import __version__
-from pinecone_rag.errors import ConfigurationError, ResourceExhaustedError
+from pinecone_rag.errors import ConfigurationError, PineconeConnectionError, ResourceExhaustedError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,6 +47,11 @@ class RetryConfig:
         backpressure_budget: Seconds a call keeps retrying, beyond ``max_attempts``, while the service
             answers RESOURCE_EXHAUSTED / 429 *with* a retry hint: that is back-pressure (e.g. the local
             engine's freshness layer waiting for its index builder), not a failure.
+        reconnect_budget: Seconds (counted from the first attempt) during which a call keeps retrying,
+            beyond ``max_attempts``, while the service cannot be reached (connection refused or reset,
+            UNAVAILABLE): long enough to ride out a restart of the local engine or a short network
+            outage, so a long upsert stream or a query issued meanwhile completes once the service is
+            back. ``0`` turns it off (a wrong host then fails after ``max_attempts``).
     """
 
     max_attempts: int = 5
@@ -54,11 +59,20 @@ class RetryConfig:
     max_backoff: float = 8.0
     multiplier: float = 2.0
     backpressure_budget: float = 300.0
+    reconnect_budget: float = 15.0
 
-    def should_retry(self, attempt: int, exc: BaseException, started: float) -> bool:
-        """Whether attempt ``attempt`` failing with ``exc`` (retryable) is followed by another."""
+    def should_retry(
+        self, attempt: int, exc: BaseException, started: float, *, reconnect: bool = True
+    ) -> bool:
+        """Whether attempt ``attempt`` failing with ``exc`` (retryable) is followed by another.
+
+        ``reconnect`` False (the service was never reached) leaves out ``reconnect_budget``, so a wrong
+        host fails after ``max_attempts`` instead of after the budget.
+        """
         if attempt < self.max_attempts:
             return True
+        if isinstance(exc, PineconeConnectionError):
+            return reconnect and time.monotonic() - started < self.reconnect_budget
         hint = getattr(exc, "retry_after", None)
         return (
             isinstance(exc, ResourceExhaustedError)
@@ -164,7 +178,8 @@ class ClientConfig:
         elif retries < 0:
             raise ConfigurationError("retries must be >= 0.")
         else:
-            retry = RetryConfig(max_attempts=retries + 1)
+            # A count is a count: no time-based reconnect retries on top of it (retries=0: one attempt).
+            retry = RetryConfig(max_attempts=retries + 1, reconnect_budget=0.0)
         if timeout is not None and timeout <= 0:
             raise ConfigurationError("timeout must be a positive number of seconds.")
         legacy = environment

@@ -1,15 +1,17 @@
-"""The server the fuzz tests run against: one dense, one sparse and one integrated index."""
+"""The server the fuzz tests run against (a dense, a sparse and an integrated index), and their report."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pinecone_rag.server import LocalServer
 from pinecone_rag.server.settings import ENV_API_KEYS
+from stress_report import append_entry
 
-from .support import KEY, SERVERLESS, FuzzTarget
+from .support import EXAMPLES, KEY, SERVERLESS, TALLY, FuzzTarget
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,3 +50,22 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
             yield state
         finally:
             state.close()
+
+
+@pytest.fixture(autouse=True)
+def _report_inputs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each fuzz test, one stress-report entry: the inputs it tried and the outcomes they got."""
+    TALLY.reset()
+    started = time.monotonic()
+    yield
+    if TALLY.outcomes:  # the "still answers" checks after fuzzing note nothing
+        append_entry(
+            {
+                "kind": "fuzz",
+                "test": request.node.name,
+                "max_examples": EXAMPLES,
+                "inputs": sum(TALLY.outcomes.values()),
+                "outcomes": dict(sorted(TALLY.outcomes.items())),
+                "wall_seconds": round(time.monotonic() - started, 1),
+            }
+        )

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import httpx
@@ -29,6 +30,28 @@ FUZZ = settings(
     ],
 )
 """Hypothesis settings of every fuzz test: no per-example deadline (requests have timeouts instead)."""
+
+
+class Tally:
+    """What the fuzz test running now saw: one outcome per input tried (an HTTP status, a gRPC code...).
+
+    ``conftest.py`` resets it before each test and writes it to the opt-in stress report after it
+    (``tests/stress_report.py``), so ``bench/stress.py`` can say how many inputs each target took.
+    """
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+
+    def note(self, outcome: str) -> None:
+        """Count one input and what it got."""
+        self.outcomes[outcome] += 1
+
+    def reset(self) -> None:
+        """Forget the previous test's inputs."""
+        self.outcomes.clear()
+
+
+TALLY = Tally()
 
 
 class FuzzTarget:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pinecone_rag.wire import messages as pb
 
 from .strategies import mutated_bytes
-from .support import FUZZ, KEY
+from .support import FUZZ, KEY, TALLY
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -119,7 +119,10 @@ def test_fuzz_grpc_messages(
         stub(payload, metadata=(("api-key", KEY),), timeout=30)
     except grpc.RpcError as exc:
         error: Any = exc
+        TALLY.note(error.code().name)
         assert error.code() not in FORBIDDEN, (method, payload[:200], error.code(), error.details())
+    else:
+        TALLY.note("OK")
 
 
 def test_grpc_still_answers_after_fuzzing(

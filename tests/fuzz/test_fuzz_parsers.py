@@ -16,7 +16,7 @@ from pinecone_rag.server.filters import filter_mask, parse_filter
 from pinecone_rag.server.metadata import check_metadata_size, validate_metadata, validate_metadata_batch
 
 from .strategies import json_values, mutated
-from .support import FUZZ
+from .support import FUZZ, TALLY
 
 FILTERS = [
     {"genre": "drama"},
@@ -37,8 +37,10 @@ def test_fuzz_filter_parser(raw: Any, records: list[Any]) -> None:
     try:
         parsed = parse_filter(raw)
     except InvalidArgumentError as error:
+        TALLY.note("rejected (400)")
         assert (error.status, bool(error.message)) == (400, True)  # noqa: PT017 - any input may fail
         return
+    TALLY.note("parsed")
     metadata = [record if isinstance(record, dict) else None for record in records]
     mask = filter_mask(parsed, metadata)
     assert mask.shape == (len(metadata),)
@@ -50,9 +52,11 @@ def test_fuzz_metadata_validator(raw: Any, record_id: str) -> None:
     try:
         single = validate_metadata(raw, record_id=record_id)
     except InvalidArgumentError as error:
+        TALLY.note("rejected (400)")
         assert error.status == 400  # noqa: PT017 - any input may fail
         single_failed = True
     else:
+        TALLY.note("valid")
         single_failed = False
         if single is not None:
             try:

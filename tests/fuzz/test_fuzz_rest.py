@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from .strategies import bodies, dumps, json_values, mutated
-from .support import FUZZ
+from .support import FUZZ, TALLY
 
 if TYPE_CHECKING:
     import httpx
@@ -100,6 +100,7 @@ SEARCH = [
 
 
 def check(response: httpx.Response, what: object) -> None:
+    TALLY.note(f"HTTP {response.status_code}")
     assert response.status_code in ALLOWED or (response.status_code == 501), (
         what,
         response.status_code,

@@ -14,6 +14,7 @@ import pytest
 from pinecone_rag.client import _http
 from pinecone_rag.client._http import (
     HttpCall,
+    Reachability,
     acall_with_retries,
     call_with_retries,
     error_from_response,
@@ -511,6 +512,56 @@ def test_call_with_retries_gives_up_after_max_attempts():
     assert flaky.calls == 4
 
 
+def test_unreachable_service_is_retried_for_the_reconnect_budget_beyond_max_attempts(monkeypatch):
+    # A restart of the local engine outlasts max_attempts' short backoffs; the budget rides it out.
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    policy = RetryConfig(max_attempts=2, max_backoff=1.0, reconnect_budget=5.0)
+    # Six failures sleep at most 0.1 + 0.2 + 0.4 + 0.8 + 1 + 1 s: well inside the budget, past max_attempts.
+    down = Flaky(6, lambda: UnavailableError("down"))
+    assert call_with_retries(down, policy, sleep=sleep) == "done"
+    assert down.calls == 7
+    clock[0] = 0.0
+    never = Flaky(10_000, lambda: PineconeConnectionError("refused"))
+    with pytest.raises(PineconeConnectionError):
+        call_with_retries(never, policy, sleep=sleep)
+    assert 5.0 <= clock[0] <= 6.0
+    # Other failures still stop at max_attempts.
+    clock[0] = 0.0
+    broken = Flaky(10, lambda: InternalError("boom"))
+    with pytest.raises(InternalError):
+        call_with_retries(broken, policy, sleep=sleep)
+    assert broken.calls == 2
+    # An integer retry count is exact: no reconnect budget on top of it.
+    assert ClientConfig.resolve("k", environ={}, retries=2).retries.reconnect_budget == 0
+
+
+def test_the_reconnect_budget_applies_only_to_a_service_once_reached(monkeypatch):
+    # Never reached is more likely a wrong host than a restart: fail after max_attempts, not the budget.
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    policy = RetryConfig(max_attempts=2, max_backoff=1.0, reconnect_budget=5.0)
+    reach = Reachability()
+    wrong_host = Flaky(10_000, lambda: PineconeConnectionError("refused"))
+    with pytest.raises(PineconeConnectionError):
+        call_with_retries(wrong_host, policy, sleep=sleep, reachability=reach)
+    assert wrong_host.calls == 2
+    assert not reach.reached
+    assert call_with_retries(Flaky(0, ValueError), policy, sleep=sleep, reachability=reach) == "done"
+    assert reach.reached
+    restarting = Flaky(6, lambda: PineconeConnectionError("refused"))
+    assert call_with_retries(restarting, policy, sleep=sleep, reachability=reach) == "done"
+    assert restarting.calls == 7
+
+
 def test_call_with_retries_does_not_retry_client_errors_or_timeouts_of_writes():
     conflict = Flaky(1, lambda: AlreadyExistsError("exists"))
     with pytest.raises(AlreadyExistsError):
@@ -530,7 +581,7 @@ def test_call_with_retries_translates_httpx_errors():
     assert call_with_retries(flaky, POLICY, sleep=lambda _s: None) == "done"
     always = Flaky(99, lambda: httpx.ConnectError("refused", request=request))
     with pytest.raises(PineconeConnectionError) as caught:
-        call_with_retries(always, RetryConfig(max_attempts=2), sleep=lambda _s: None)
+        call_with_retries(always, RetryConfig(max_attempts=2, reconnect_budget=0), sleep=lambda _s: None)
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
     assert call_with_retries(Flaky(0, ValueError), RetryConfig(max_attempts=1)) == "done"
 

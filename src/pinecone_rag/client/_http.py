@@ -357,12 +357,26 @@ def _as_error(exc: BaseException) -> BaseException:
     return translate_transport_error(exc) if isinstance(exc, httpx.HTTPError) else exc
 
 
+class Reachability:
+    """Whether a connection (a transport, a control-plane client) has ever had an answer.
+
+    Until it has, a failure to connect is more likely a wrong host than a restart, so the retry policy's
+    ``reconnect_budget`` does not apply.
+    """
+
+    __slots__ = ("reached",)
+
+    def __init__(self) -> None:
+        self.reached = False
+
+
 def call_with_retries(
     fn: Callable[[], T],
     policy: RetryConfig,
     *,
     idempotent: bool = True,
     sleep: Callable[[float], None] = time.sleep,
+    reachability: Reachability | None = None,
 ) -> T:
     """Call ``fn`` until it succeeds, retrying retryable failures with jittered exponential backoff.
 
@@ -374,6 +388,8 @@ def call_with_retries(
         policy: Attempts and backoff.
         idempotent: Whether a timed-out attempt may be repeated.
         sleep: How to wait (tests pass a no-op).
+        reachability: The connection's record of having been reached, updated here; while it has not
+            been, connection failures get ``max_attempts`` only. None: treat it as reached.
 
     Example:
         >>> from pinecone_rag.config import RetryConfig
@@ -384,13 +400,20 @@ def call_with_retries(
     started = time.monotonic()
     while True:
         try:
-            return fn()
+            result = fn()
         except (PineconeError, httpx.HTTPError) as raw:
             exc = _as_error(raw)
-            if not is_retryable(exc, idempotent=idempotent) or not policy.should_retry(attempt, exc, started):
+            reconnect = reachability is None or reachability.reached
+            if not is_retryable(exc, idempotent=idempotent) or not policy.should_retry(
+                attempt, exc, started, reconnect=reconnect
+            ):
                 if exc is raw:
                     raise
                 raise exc from raw
+        else:
+            if reachability is not None:
+                reachability.reached = True
+            return result
         sleep(policy.backoff(attempt, getattr(exc, "retry_after", None)))
         attempt += 1
 
@@ -401,19 +424,27 @@ async def acall_with_retries(
     *,
     idempotent: bool = True,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    reachability: Reachability | None = None,
 ) -> T:
     """The asyncio twin of :func:`call_with_retries` (``fn`` returns an awaitable per attempt)."""
     attempt = 1
     started = time.monotonic()
     while True:
         try:
-            return await fn()
+            result = await fn()
         except (PineconeError, httpx.HTTPError) as raw:
             exc = _as_error(raw)
-            if not is_retryable(exc, idempotent=idempotent) or not policy.should_retry(attempt, exc, started):
+            reconnect = reachability is None or reachability.reached
+            if not is_retryable(exc, idempotent=idempotent) or not policy.should_retry(
+                attempt, exc, started, reconnect=reconnect
+            ):
                 if exc is raw:
                     raise
                 raise exc from raw
+        else:
+            if reachability is not None:
+                reachability.reached = True
+            return result
         await sleep(policy.backoff(attempt, getattr(exc, "retry_after", None)))
         attempt += 1
 
@@ -462,6 +493,7 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "SOCKET_OPTIONS",
     "HttpCall",
+    "Reachability",
     "acall_with_retries",
     "asend",
     "call_with_retries",

@@ -79,7 +79,7 @@ class AsyncIndex:
         show_progress: bool | None = None,
         timeout: float | None = None,
     ) -> UpsertResult:
-        """Write records in batches, several at a time; see :meth:`Index.upsert`."""
+        """Write records in batches, several at a time, retrying each on its own; see :meth:`Index.upsert`."""
         batches = upsert_batches(
             vectors,
             ids=ids,

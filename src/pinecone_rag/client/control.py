@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from pinecone_rag.client._http import (
     HttpCall,
+    Reachability,
     acall_with_retries,
     asend,
     call_with_retries,
@@ -359,11 +360,16 @@ class ControlPlane:
         self._owns_client = client is None
         self._client = client if client is not None else make_client(config)
         self._sleep = sleep
+        self._reachability = Reachability()
 
     def request(self, call: HttpCall, *, idempotent: bool = True) -> httpx.Response:
         """Send ``call`` with the retry policy; error statuses raise the error tree."""
         return call_with_retries(
-            lambda: send(self._client, call), self.config.retries, idempotent=idempotent, sleep=self._sleep
+            lambda: send(self._client, call),
+            self.config.retries,
+            idempotent=idempotent,
+            sleep=self._sleep,
+            reachability=self._reachability,
         )
 
     def create_index(
@@ -475,7 +481,7 @@ class ControlPlane:
                     raise
                 # An earlier attempt deleted it but its answer was lost.
 
-        call_with_retries(once, self.config.retries, sleep=self._sleep)
+        call_with_retries(once, self.config.retries, sleep=self._sleep, reachability=self._reachability)
         if timeout is None:
             return
         poller = Poller(_still_there(name), timeout)
@@ -523,11 +529,16 @@ class AsyncControlPlane:
         self._owns_client = client is None
         self._client = client if client is not None else make_async_client(config)
         self._sleep = sleep
+        self._reachability = Reachability()
 
     async def request(self, call: HttpCall, *, idempotent: bool = True) -> httpx.Response:
         """Send ``call`` with the retry policy; error statuses raise the error tree."""
         return await acall_with_retries(
-            lambda: asend(self._client, call), self.config.retries, idempotent=idempotent, sleep=self._sleep
+            lambda: asend(self._client, call),
+            self.config.retries,
+            idempotent=idempotent,
+            sleep=self._sleep,
+            reachability=self._reachability,
         )
 
     async def create_index(
@@ -613,7 +624,9 @@ class AsyncControlPlane:
                     raise
                 # An earlier attempt deleted it but its answer was lost.
 
-        await acall_with_retries(once, self.config.retries, sleep=self._sleep)
+        await acall_with_retries(
+            once, self.config.retries, sleep=self._sleep, reachability=self._reachability
+        )
         if timeout is None:
             return
         poller = Poller(_still_there(name), timeout)

@@ -97,6 +97,12 @@ class Index:
     ) -> UpsertResult:
         """Write records in batches of up to 1000 records and 2 MB, several batches at a time.
 
+        Each batch is retried on its own (an upsert is idempotent by id, so a repeat cannot do harm). A
+        batch that cannot reach the service, say while the local engine restarts, keeps retrying for
+        ``RetryConfig.reconnect_budget`` (15 s by default) and is written once the service is back; the
+        rest of the stream waits meanwhile (at most ``max_concurrency`` batches exist at once). A batch
+        that still fails is reported in the result with its ids; the others go on.
+
         Args:
             vectors: Records as ``Vector`` objects, ``(id, values)`` or ``(id, values, metadata)`` tuples,
                 or dicts with ``id``, ``values``, ``sparse_values``, ``metadata`` (any iterable, consumed

@@ -80,7 +80,11 @@ class PineconeClient:
         api_key: The API key (default: ``PINECONE_API_KEY``).
         host: The control plane (default: ``PINECONE_CONTROLLER_HOST``, else ``https://api.pinecone.io``).
         timeout: Seconds per call.
-        retries: Retries of retryable failures (an int, or a ``RetryConfig``).
+        retries: Retries of retryable failures: a ``RetryConfig``, or an int (that many retries and no
+            more). By default a call that cannot reach the service keeps retrying for
+            ``RetryConfig.reconnect_budget`` (15 s), so calls survive a restart of the local engine:
+            a long ``upsert`` reports every batch written, and a query issued while the engine is
+            down answers once it is back.
         source_tag: Names your integration in the User-Agent.
         additional_headers: Extra headers (default: ``PINECONE_ADDITIONAL_HEADERS``, a JSON object).
         environment: A legacy environment such as ``us-west1-gcp`` (also ``PINECONE_REGION``): index hosts
@@ -278,7 +282,10 @@ class PineconeClient:
                 address = address_for(host, grpc_port)
                 if kind == "grpc":
                     connection = GrpcTransport(
-                        address.best_grpc_target, secure=address.secure, config=self.config
+                        address.best_grpc_target,
+                        secure=address.secure,
+                        config=self.config,
+                        fallback_target=address.grpc_target if address.direct_grpc_target else None,
                     )
                 else:
                     connection = RestTransport(address.rest_base_url, config=self.config)
@@ -473,7 +480,10 @@ class AsyncPineconeClient:
             address = address_for(host, grpc_port)
             if kind == "grpc":
                 connection = AsyncGrpcTransport(
-                    address.best_grpc_target, secure=address.secure, config=self.config
+                    address.best_grpc_target,
+                    secure=address.secure,
+                    config=self.config,
+                    fallback_target=address.grpc_target if address.direct_grpc_target else None,
                 )
             else:
                 connection = AsyncRestTransport(address.rest_base_url, config=self.config)
