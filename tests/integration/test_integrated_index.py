@@ -167,6 +167,15 @@ def test_records_errors_are_clear(pc: PineconeClient, server: LocalServer, spars
         "message": "Too many records (97) in one request; the limit is 96.",
         "details": [],
     }
+    # Malformed query vectors are 400s naming the field, never 500s.
+    for values in ["abc", [1, [2], 3, 4], [1, "x"], {"a": 1}]:
+        bad = httpx.post(
+            f"{host}/records/namespaces/docs/search",
+            json={"query": {"top_k": 1, "vector": {"values": values}}},
+            headers={"Api-Key": API_KEY},
+        )
+        assert bad.status_code == 400, bad.text
+        assert "query.vector.values" in bad.json()["message"]
 
 
 # ------------------------------------------------------------------------------------- official SDK

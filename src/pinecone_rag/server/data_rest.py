@@ -25,6 +25,7 @@ from pinecone_rag.server.embedding_models import shared_registry
 from pinecone_rag.server.engine import display_namespace
 from pinecone_rag.server.http_limits import BodyLimitMiddleware
 from pinecone_rag.server.index_model import V2025_04, V2026_07, negotiate_version
+from pinecone_rag.server.json_input import as_list, number_array
 from pinecone_rag.server.records_api import records_routes
 
 if TYPE_CHECKING:
@@ -71,26 +72,6 @@ def _as_dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def _as_list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidArgumentError(f"{what} must be a list.")
-    return value
-
-
-def _numbers(value: Any, what: str) -> Any:
-    """A JSON list of numbers as a numpy array (one C-level conversion, no per-float Python checks)."""
-    items = _as_list(value, what)
-    if not items:
-        return items
-    array = np.array(items)
-    # Strings, nulls and nested lists give a non-numeric dtype or more dimensions.
-    if array.ndim != 1 or array.dtype.kind not in "fiu":
-        raise InvalidArgumentError(f"{what} must be a list of numbers.")
-    return array
-
-
 def _parse_json(raw: bytes) -> dict[str, Any]:
     if not raw:
         return {}
@@ -104,7 +85,7 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
 def _upsert_input(raw: bytes) -> UpsertInput:
     """Decode an upsert body (run in a worker thread: a 2 MB body is milliseconds of parsing)."""
     body = _parse_json(raw)
-    vectors = _as_list(body.get("vectors"), "vectors")
+    vectors = as_list(body.get("vectors"), "vectors")
     ids: list[Any] = []
     dense: list[Any] = []
     sparse: list[tuple[Any, Any] | None] = []
@@ -115,7 +96,7 @@ def _upsert_input(raw: bytes) -> UpsertInput:
         if not isinstance(record_id, str):
             raise InvalidArgumentError(f"vectors[{i}].id must be a string.")
         ids.append(record_id)
-        dense.append(_numbers(vector.get("values"), f"vectors[{i}].values"))
+        dense.append(number_array(vector.get("values"), f"vectors[{i}].values"))
         sparse.append(_sparse(_field(vector, "sparseValues", "sparse_values"), f"vectors[{i}].sparseValues"))
         metadata.append(vector.get("metadata"))
     return UpsertInput(
@@ -132,10 +113,10 @@ def _sparse(value: Any, what: str) -> tuple[Any, Any] | None:
     if value is None:
         return None
     body = _as_dict(value, what)
-    indices = _as_list(body.get("indices"), f"{what}.indices")
+    indices = as_list(body.get("indices"), f"{what}.indices")
     if any(isinstance(i, bool) or not isinstance(i, int) for i in indices):
         raise InvalidArgumentError(f"{what}.indices must be a list of non-negative integers.")
-    return indices, _numbers(body.get("values"), f"{what}.values")
+    return indices, number_array(body.get("values"), f"{what}.values")
 
 
 def _bool(value: Any, what: str) -> bool:
@@ -234,7 +215,7 @@ def build_data_app(
     @endpoint
     async def query(request: Request, version: str) -> Response:
         body = await json_body(request)
-        vector = _numbers(body.get("vector"), "vector")
+        vector = number_array(body.get("vector"), "vector")
         decoded = QueryInput(
             namespace=body.get("namespace"),
             top_k=_field(body, "topK", "top_k"),
@@ -300,7 +281,7 @@ def build_data_app(
     @endpoint
     async def update(request: Request, version: str) -> Response:
         body = await json_body(request)
-        values = _numbers(body.get("values"), "values")
+        values = number_array(body.get("values"), "values")
         decoded = UpdateInput(
             namespace=body.get("namespace"),
             record_id=_optional_str(body.get("id"), "id"),
@@ -320,7 +301,7 @@ def build_data_app(
         result = await run_in_threadpool(
             service.delete,
             body.get("namespace"),
-            _as_list(body.get("ids"), "ids"),
+            as_list(body.get("ids"), "ids"),
             _bool(_field(body, "deleteAll", "delete_all"), "deleteAll"),
             body.get("filter"),
         )

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from pinecone_rag.errors import InvalidArgumentError, UnimplementedError
 from pinecone_rag.server.data_service import DataService, QueryInput, UpsertInput
 from pinecone_rag.server.inference_api import parse_json_object, rank_documents
+from pinecone_rag.server.json_input import as_list, number_array
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -130,12 +131,15 @@ def _query_vector(body: dict[str, Any]) -> tuple[Any, tuple[Any, Any] | None]:
         return None, None
     if not isinstance(vector, dict):
         raise InvalidArgumentError("query.vector must be an object with values and/or sparse values.")
-    values = vector.get("values")
-    dense = np.asarray(values, dtype=np.float32) if values else None
+    values = number_array(vector.get("values"), "query.vector.values")
+    dense = np.asarray(values, dtype=np.float32) if len(values) else None
     indices = vector.get("sparse_indices")
     if indices is None:
         return dense, None
-    return dense, (indices, vector.get("sparse_values") or [])
+    return dense, (
+        as_list(indices, "query.vector.sparse_indices"),
+        as_list(vector.get("sparse_values"), "query.vector.sparse_values"),
+    )
 
 
 def _selected(metadata: dict[str, Any] | None, fields: list[str] | None) -> dict[str, Any]:
