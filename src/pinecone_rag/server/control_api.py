@@ -184,6 +184,9 @@ def parse_create_2026(body: dict[str, Any], project_id: str) -> IndexRecord:
         raise _missing("schema")
     fields: dict[str, Any] = schema["fields"]
     dense = fields.get("_values")
+    for field in ("_values", "_sparse_values"):
+        if fields.get(field) is not None and not isinstance(fields[field], dict):
+            raise InvalidArgumentError(f"schema.fields.{field} must be an object.")
     extra = set(fields) - {"_values", "_sparse_values"}
     if extra:
         raise UnimplementedError(
@@ -205,6 +208,8 @@ def parse_create_2026(body: dict[str, Any], project_id: str) -> IndexRecord:
         "cloud": "aws",
         "region": "us-east-1",
     }
+    if not isinstance(deployment, dict):
+        raise InvalidArgumentError("deployment must be an object.")
     kind = deployment.get("deployment_type", "managed")
     if kind == "pod":
         spec = {"pod": {k: v for k, v in deployment.items() if k != "deployment_type"}}

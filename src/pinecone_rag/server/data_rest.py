@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +24,7 @@ from pinecone_rag.server.embedding_models import shared_registry
 from pinecone_rag.server.engine import display_namespace
 from pinecone_rag.server.http_limits import BodyLimitMiddleware
 from pinecone_rag.server.index_model import V2025_04, V2026_07, negotiate_version
-from pinecone_rag.server.json_input import as_list, number_array
+from pinecone_rag.server.json_input import as_list, float32_vector, number_array
 from pinecone_rag.server.records_api import records_routes
 
 if TYPE_CHECKING:
@@ -215,11 +214,11 @@ def build_data_app(
     @endpoint
     async def query(request: Request, version: str) -> Response:
         body = await json_body(request)
-        vector = number_array(body.get("vector"), "vector")
+        vector = float32_vector(body.get("vector"), "vector")
         decoded = QueryInput(
             namespace=body.get("namespace"),
             top_k=_field(body, "topK", "top_k"),
-            vector=np.asarray(vector, dtype=np.float32) if len(vector) else None,
+            vector=vector,
             sparse=_sparse(_field(body, "sparseVector", "sparse_vector"), "sparseVector"),
             record_id=_optional_str(body.get("id"), "id"),
             filter=body.get("filter"),
@@ -281,11 +280,11 @@ def build_data_app(
     @endpoint
     async def update(request: Request, version: str) -> Response:
         body = await json_body(request)
-        values = number_array(body.get("values"), "values")
+        values = float32_vector(body.get("values"), "values")
         decoded = UpdateInput(
             namespace=body.get("namespace"),
             record_id=_optional_str(body.get("id"), "id"),
-            values=np.asarray(values, dtype=np.float32) if len(values) else None,
+            values=values,
             sparse=_sparse(_field(body, "sparseValues", "sparse_values"), "sparseValues"),
             set_metadata=_field(body, "setMetadata", "set_metadata"),
             filter=body.get("filter"),

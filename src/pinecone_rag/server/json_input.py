@@ -37,4 +37,17 @@ def number_array(value: Any, what: str) -> Any:
     return array
 
 
-__all__ = ["as_list", "number_array"]
+def float32_vector(value: Any, what: str) -> Any:
+    """A JSON list of numbers as float32, or None when absent or empty (see :func:`number_array`).
+
+    Numbers beyond float32's range become infinities here, which the engine's checks then refuse with
+    a 400 naming the position; the cast itself must not fail (nor warn) on them.
+    """
+    values = number_array(value, what)
+    if not len(values):
+        return None
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype=np.float32)
+
+
+__all__ = ["as_list", "float32_vector", "number_array"]

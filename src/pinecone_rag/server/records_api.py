@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -24,7 +23,7 @@ from starlette.routing import Route
 from pinecone_rag.errors import InvalidArgumentError, UnimplementedError
 from pinecone_rag.server.data_service import DataService, QueryInput, UpsertInput
 from pinecone_rag.server.inference_api import parse_json_object, rank_documents
-from pinecone_rag.server.json_input import as_list, number_array
+from pinecone_rag.server.json_input import as_list, float32_vector
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -131,8 +130,7 @@ def _query_vector(body: dict[str, Any]) -> tuple[Any, tuple[Any, Any] | None]:
         return None, None
     if not isinstance(vector, dict):
         raise InvalidArgumentError("query.vector must be an object with values and/or sparse values.")
-    values = number_array(vector.get("values"), "query.vector.values")
-    dense = np.asarray(values, dtype=np.float32) if len(values) else None
+    dense = float32_vector(vector.get("values"), "query.vector.values")
     indices = vector.get("sparse_indices")
     if indices is None:
         return dense, None
