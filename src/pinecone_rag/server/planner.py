@@ -152,6 +152,7 @@ def plan_query(
     min_probe: int = DEFAULT_MIN_PROBE,
     full_scan: bool = False,
     survivors: npt.NDArray[np.int64] | None = None,
+    centroid_norms: npt.NDArray[np.floating] | None = None,
 ) -> QueryPlan:
     """Plan a query over a namespace's clusters.
 
@@ -181,6 +182,8 @@ def plan_query(
         full_scan: Scan every surviving cluster (exact results; used by tests and consistency checks).
         survivors: With a filter, the positions (ascending) of the clusters known to hold a match, e.g.
             from evaluating the filter itself; ``stats`` are then not consulted.
+        centroid_norms: The centroids' squared L2 norms, when the caller keeps them (ranking an index's
+            centroids against every query need not recompute them); computed when None.
 
     Returns:
         The plan.
@@ -225,7 +228,9 @@ def plan_query(
         ordered = np.asarray(kept, dtype=np.int64)
         ranking = "no centroids" if centroids is None else "no query vector"
     else:
-        ordered = _rank(np.asarray(query), np.asarray(centroids), kept, metric, total)
+        ordered = _rank(
+            np.asarray(query), np.asarray(centroids), kept, metric, total, squared_norms=centroid_norms
+        )
         ranking = f"ranked by {metric} centroid score"
     ordered_ids = tuple(np.asarray(cluster_ids, dtype=np.int64)[ordered].tolist())
     cap = max_candidates
@@ -362,19 +367,23 @@ def _rank(
     positions: list[int] | npt.NDArray[np.int64],
     metric: Metric,
     total: int,
+    *,
+    squared_norms: npt.NDArray[np.floating] | None,
 ) -> npt.NDArray[np.int64]:
     """``positions`` ordered best first by the query's score against their centroids; ties keep order."""
     vector = np.asarray(query, dtype=np.float32).reshape(-1)
     centers = np.asarray(centroids, dtype=np.float32)
     chosen = np.asarray(positions, dtype=np.int64)
+    squared = np.einsum("ij,ij->i", centers, centers) if squared_norms is None else squared_norms
     if len(positions) < total:
         centers = centers[chosen]  # copying every centroid per query would cost more than ranking them
+        squared = squared[chosen]
     dots = centers @ vector
     if metric == "euclidean":
         # ||c||^2 - 2 q.c orders like the distance; ||q||^2 is the same for every centroid.
-        key = np.einsum("ij,ij->i", centers, centers) - 2.0 * dots
+        key = squared - 2.0 * dots
     elif metric == "cosine":
-        norms = np.linalg.norm(centers, axis=1)
+        norms = np.sqrt(squared)
         key = -dots / np.where(norms > 0.0, norms, 1.0)
     else:
         key = -dots

@@ -126,6 +126,7 @@ class PublishedIndex:
         self.location = location
         self.stats = stats
         self.centroids = centroids
+        self._centroid_norms = None if centroids is None else np.einsum("ij,ij->i", centroids, centroids)
         clusters = manifest.clusters if manifest is not None else ()
         self.keys: dict[int, str] = {ref.cluster_id: ref.key for ref in clusters}
         self.counts: dict[int, int] = {ref.cluster_id: ref.count for ref in clusters}
@@ -274,6 +275,7 @@ class PublishedIndex:
             min_probe=config.min_probe,
             full_scan=full_scan,
             survivors=None if selected is None else selected.survivors,
+            centroid_norms=self._centroid_norms,
         )
         if dense_only:
             hits = self._scan_dense(plan, query, hidden, None if selected is None else selected.mask)
