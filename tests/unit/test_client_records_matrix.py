@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pinecone_rag.client._records import (
     DEFAULT_MAX_BATCH_BYTES,
@@ -49,6 +51,66 @@ def test_matrix_path_matches_record_path(batch_size: int | None, max_batch_bytes
     slow = list(iter_batches(records, batch_size=batch_size, max_batch_bytes=max_batch_bytes))
     assert_batches_identical(fast, slow)
     assert len(fast) > 1
+
+
+metadata_values = st.one_of(
+    st.none(),
+    st.text(max_size=30),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.booleans(),
+    st.lists(st.text(max_size=5), max_size=4),
+    st.tuples(st.text(max_size=5)),
+    st.builds(np.float32, st.floats(width=32)),
+)
+shared_keys = st.lists(st.sampled_from(["a", "b", "c", "tags"]), unique=True, max_size=3)
+
+
+@st.composite
+def matrix_inputs(draw: st.DrawFn) -> tuple[list[str], Any, list[Any] | None]:
+    """Ids (some non-ASCII), a matrix and metadata that share keys or not, with None values or not."""
+    count = draw(st.integers(0, 40))
+    ids = [draw(st.sampled_from(["", "é", "x" * 40])) + str(i) for i in range(count)]
+    matrix = np.arange(count * 3, dtype=np.float64).reshape(count, 3)
+    if draw(st.booleans()):
+        return ids, matrix, None
+    keys = draw(shared_keys)
+    same = draw(st.booleans())  # one document schema (the column path) or anything
+    metadata = [
+        None
+        if not same and draw(st.booleans())
+        else {key: draw(metadata_values) for key in keys}
+        if same
+        else draw(st.dictionaries(st.sampled_from(["a", "b", "tags"]), metadata_values, max_size=3))
+        for _ in range(count)
+    ]
+    return ids, matrix, metadata
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(matrix_inputs(), st.sampled_from([None, 1, 3]), st.sampled_from([DEFAULT_MAX_BATCH_BYTES, 400, 250]))
+def test_matrix_path_matches_record_path_for_any_metadata(
+    inputs: tuple[list[str], Any, list[Any] | None], batch_size: int | None, max_batch_bytes: int
+) -> None:
+    """The column-wise checks and size estimates give the record path's batches, or its error."""
+    ids, matrix, metadata = inputs
+    records = [(ids[i], matrix[i], None if metadata is None else metadata[i]) for i in range(len(ids))]
+    outcomes = []
+    for make in (
+        lambda: batches_from_matrix(
+            ids, matrix, metadata, batch_size=batch_size, max_batch_bytes=max_batch_bytes
+        ),
+        lambda: iter_batches(records, batch_size=batch_size, max_batch_bytes=max_batch_bytes),
+    ):
+        try:
+            outcomes.append(list(make()))
+        except RecordError as error:
+            outcomes.append(str(error))  # type: ignore[arg-type]
+    fast, slow = outcomes
+    if isinstance(fast, str) or isinstance(slow, str):
+        assert fast == slow
+    else:
+        assert_batches_identical(fast, slow)
 
 
 def test_matrix_path_without_metadata_or_sparse() -> None:

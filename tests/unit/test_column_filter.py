@@ -14,6 +14,7 @@ from pinecone_rag.server.cluster_file import write_cluster
 from pinecone_rag.server.cluster_stats import metadata_columns
 from pinecone_rag.server.column_filter import column_mask
 from pinecone_rag.server.filters import filter_mask, parse_filter
+from pinecone_rag.server.open_files import mapped_files_budget, raise_open_files_limit
 
 from .test_planner import METADATA, filters_for
 
@@ -58,3 +59,25 @@ def test_cache_evicts_least_recently_used_files_beyond_its_budget(tmp_path: Path
     assert float(first.dense.sum()) == 1600.0  # arrays stay readable whatever the cache does
     cache.forget({"a"})
     assert cache.get("a") is not first
+
+
+def test_cache_also_bounds_the_number_of_mapped_files(tmp_path: Path) -> None:
+    # Each mapping holds a file descriptor: many small clusters must not exhaust them.
+    store = LocalBlobStore(tmp_path)
+    for name in "abc":
+        write_cluster(
+            store,
+            name,
+            ids=[f"{name}{i}" for i in range(10)],
+            dense=np.ones((10, 4), dtype=np.float32),
+            sparse=None,
+            metadata=[None] * 10,
+            metric="cosine",
+        )
+    cache = ClusterCache(store, budget_bytes=1 << 30, max_files=2)
+    first = cache.get("a")
+    cache.get("b")
+    cache.get("c")  # a third file: "a" is closed although the byte budget has room
+    assert cache.mapped_bytes == store.size("b") + store.size("c")
+    assert cache.get("a") is not first
+    assert 64 <= mapped_files_budget() <= raise_open_files_limit()

@@ -14,6 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
+from functools import partial
+from itertools import repeat
+from operator import is_, is_not, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -405,7 +408,8 @@ def _dimension_error(record: NormalizedRecord, position: int, first: NormalizedR
 
 
 def _none_if_all_none(items: list[Any]) -> list[Any] | None:
-    return None if all(item is None for item in items) else items
+    # Identity, not equality (items may be arrays), with C-level iteration: this runs for every record.
+    return None if not any(map(is_not, items, repeat(None))) else items
 
 
 def _assemble(records: list[NormalizedRecord], start: int) -> RecordBatch:
@@ -586,32 +590,32 @@ def batches_from_matrix(
         _check_length("metadata", metadata, rows)
     if sparse is not None:
         _check_length("sparse", sparse, rows)
-    id_list = [_check_id(record_id, position) for position, record_id in enumerate(ids)]
+    id_list, id_sizes = _checked_ids(ids)
     _check_finite_rows(dense, matrix, id_list)
-    metadata_list = (
-        None
-        if metadata is None
-        else [_clean_metadata(item, position, id_list[position]) for position, item in enumerate(metadata)]
-    )
+    metadata_list = None if metadata is None else _clean_metadata_column(metadata, id_list)
     sparse_list = (
         None
         if sparse is None
         else [_sparse_pair(item, position, id_list[position]) for position, item in enumerate(sparse)]
     )
-    sizes: list[int] = []
-    for position, record_id in enumerate(id_list):
-        pair = None if sparse_list is None else sparse_list[position]
-        if not dimension and pair is None:
-            raise _error(position, record_id, "has neither dense values nor sparse values")
-        size = _record_bytes(
-            record_id,
-            dimension,
-            0 if pair is None else len(pair[0]),
-            0 if metadata_list is None else _metadata_bytes(metadata_list[position]),
-        )
-        if size > max_batch_bytes:
-            raise _too_big(position, record_id, size, max_batch_bytes)
-        sizes.append(size)
+    # Every record's estimated size (see RecordBatch), as one array: this runs for every record.
+    sizes = np.asarray(id_sizes, dtype=np.int64) + (_RECORD_OVERHEAD + 4 * dimension)
+    if metadata_list is not None:
+        sizes += np.asarray(_metadata_sizes(metadata_list), dtype=np.int64)
+    missing: list[int] = []
+    if sparse_list is not None:
+        nnz = [0 if pair is None else len(pair[0]) for pair in sparse_list]
+        sizes += _BYTES_PER_SPARSE_ENTRY * np.asarray(nnz, dtype=np.int64)
+        if not dimension:
+            missing = [position for position, pair in enumerate(sparse_list) if pair is None]
+    elif not dimension and rows:
+        missing = [0]
+    too_big = np.flatnonzero(sizes > max_batch_bytes)
+    if missing and (not len(too_big) or missing[0] <= too_big[0]):  # the first problem in input order
+        raise _error(missing[0], id_list[missing[0]], "has neither dense values nor sparse values")
+    if len(too_big):
+        position = int(too_big[0])
+        raise _too_big(position, id_list[position], int(sizes[position]), max_batch_bytes)
     return _slice_matrix(
         dense if dimension else None,
         id_list,
@@ -623,38 +627,113 @@ def batches_from_matrix(
     )
 
 
+def _checked_ids(ids: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The ids, checked as :func:`_check_id` checks each, and their UTF-8 sizes.
+
+    Plain ``str`` ids within the limits (the usual input) are checked with C-level iteration; otherwise
+    each id goes through :func:`_check_id`, which names the first bad one.
+    """
+    id_list = list(ids)
+    lengths = list(map(len, id_list)) if set(map(type, id_list)) == {str} else []
+    if not lengths or min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:
+        id_list = [_check_id(record_id, position) for position, record_id in enumerate(id_list)]
+        lengths = list(map(len, id_list))
+    if "".join(id_list).isascii():
+        return id_list, lengths
+    return id_list, [len(record_id.encode("utf-8")) for record_id in id_list]
+
+
+def _clean_metadata_column(metadata: Sequence[object], ids: list[str]) -> list[dict[str, Any] | None]:
+    """Every record's metadata as :func:`_clean_metadata` returns it, worked out key by key if possible.
+
+    When every record's metadata is a dict with the same string keys and no None values (one document
+    schema, the usual input), the dicts are returned as they are after a check per key over a column of
+    values; anything else is cleaned record by record.
+    """
+    items: list[Any] = list(metadata)
+    if items and set(map(type, items)) == {dict}:
+        keys = list(items[0])
+        if set(map(len, items)) == {len(keys)} and set(map(type, keys)) <= {str}:
+            try:
+                if not any(any(map(is_, map(itemgetter(key), items), repeat(None))) for key in keys):
+                    return items if keys else [None] * len(items)
+            except KeyError:  # the records have different keys
+                pass
+    return [_clean_metadata(item, position, ids[position]) for position, item in enumerate(items)]
+
+
+_dumps_metadata = partial(orjson.dumps, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _metadata_sizes(metadata: list[dict[str, Any] | None]) -> npt.NDArray[np.int64]:
+    """What :func:`_metadata_bytes` returns for each record, worked out with C-level iteration.
+
+    The JSON text is encoded record by record (``map`` over orjson); keys and list items are counted
+    key by key when the records share their keys, else record by record.
+    """
+    try:
+        text = np.fromiter(map(len, map(_dumps_metadata, metadata)), dtype=np.int64, count=len(metadata))
+    except orjson.JSONEncodeError:  # rare values (see _metadata_bytes): record by record
+        return np.fromiter(map(_metadata_bytes, metadata), dtype=np.int64, count=len(metadata))
+    extra = _shared_key_extras(metadata)
+    if extra is None:
+        extra = np.zeros(len(metadata), dtype=np.int64)
+        for position, fields in enumerate(metadata):
+            if fields:
+                listed = sum(len(value) for value in fields.values() if isinstance(value, list | tuple))
+                extra[position] = _BYTES_PER_METADATA_KEY * len(fields) + _BYTES_PER_LIST_ITEM * listed
+    text[extra == 0] = 0  # no metadata (None serialises as "null"), or empty
+    return text + extra
+
+
+def _shared_key_extras(metadata: list[dict[str, Any] | None]) -> npt.NDArray[np.int64] | None:
+    """Per record the key and list-item bytes of the estimate, when every record has the same keys."""
+    if not metadata or set(map(type, metadata)) != {dict}:
+        return None
+    keys = list(metadata[0])  # type: ignore[arg-type]  # a dict
+    if not keys or set(map(len, metadata)) != {len(keys)}:  # type: ignore[arg-type]
+        return None
+    extra = np.full(len(metadata), _BYTES_PER_METADATA_KEY * len(keys), dtype=np.int64)
+    try:
+        for key in keys:
+            column = list(map(itemgetter(key), metadata))  # type: ignore[arg-type]
+            kinds = set(map(type, column))
+            if kinds <= {list, tuple}:
+                counts = np.fromiter(map(len, column), dtype=np.int64, count=len(column))
+                extra += _BYTES_PER_LIST_ITEM * counts
+            elif any(issubclass(kind, list | tuple) for kind in kinds):  # lists mixed with other values
+                return None
+    except KeyError:  # the records have different keys
+        return None
+    return extra
+
+
 def _slice_matrix(
     dense: FloatArray | None,
     ids: list[str],
     *,
     sparse: list[SparsePair | None] | None,
     metadata: list[dict[str, Any] | None] | None,
-    sizes: list[int],
+    sizes: npt.NDArray[np.int64],
     limit: int,
     max_batch_bytes: int,
 ) -> Iterator[RecordBatch]:
-    def batch(begin: int, end: int) -> RecordBatch:
-        return RecordBatch(
-            ids=ids[begin:end],
-            dense=None if dense is None else dense[begin:end],
-            sparse=None if sparse is None else _none_if_all_none(sparse[begin:end]),
-            metadata=None if metadata is None else _none_if_all_none(metadata[begin:end]),
-            estimated_bytes=sum(sizes[begin:end]),
-            start=begin,
-        )
-
+    # Running totals find each cut with a binary search: a batch takes records while its estimated
+    # bytes stay within the budget (at least one, at most ``limit``), the rule of _iter_batches.
+    totals = np.concatenate(([0], np.cumsum(sizes)))
     start = 0
-    pending_bytes = 0
-    for position, size in enumerate(sizes):
-        if position > start and pending_bytes + size > max_batch_bytes:
-            yield batch(start, position)
-            start, pending_bytes = position, 0
-        pending_bytes += size
-        if position + 1 - start == limit:
-            yield batch(start, position + 1)
-            start, pending_bytes = position + 1, 0
-    if start < len(sizes):
-        yield batch(start, len(sizes))
+    while start < len(ids):
+        fits = int(np.searchsorted(totals, totals[start] + max_batch_bytes, side="right")) - 1
+        stop = min(max(fits, start + 1), start + limit, len(ids))
+        yield RecordBatch(
+            ids=ids[start:stop],
+            dense=None if dense is None else dense[start:stop],
+            sparse=None if sparse is None else _none_if_all_none(sparse[start:stop]),
+            metadata=None if metadata is None else _none_if_all_none(metadata[start:stop]),
+            estimated_bytes=int(totals[stop] - totals[start]),
+            start=start,
+        )
+        start = stop
 
 
 # ------------------------------------------------------------------------------------------ dataframes

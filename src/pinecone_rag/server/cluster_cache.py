@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from pinecone_rag.server.cluster_file import ClusterFile
+from pinecone_rag.server.open_files import mapped_files_budget
 
 if TYPE_CHECKING:
     from pinecone_rag.server.blobstore import BlobStore
@@ -28,11 +29,14 @@ class ClusterCache:
     Args:
         store: Where the files live.
         budget_bytes: Evict least recently used files while the open ones map more than this.
+        max_files: ...or while more than this many are open (each mapping holds a file descriptor);
+            default: half the process's open files limit (:func:`mapped_files_budget`).
     """
 
-    def __init__(self, store: BlobStore, budget_bytes: int) -> None:
+    def __init__(self, store: BlobStore, budget_bytes: int, max_files: int | None = None) -> None:
         self._store = store
         self._budget = budget_bytes
+        self._max_files = mapped_files_budget() if max_files is None else max(1, max_files)
         self._lock = threading.Lock()
         self._open: OrderedDict[str, ClusterFile] = OrderedDict()
         self._bytes = 0
@@ -55,7 +59,7 @@ class ClusterCache:
                 return cached
             self._open[key] = opened
             self._bytes += opened.nbytes
-            while self._bytes > self._budget and len(self._open) > 1:
+            while (self._bytes > self._budget or len(self._open) > self._max_files) and len(self._open) > 1:
                 _, evicted = self._open.popitem(last=False)
                 self._bytes -= evicted.nbytes
         return opened

@@ -9,6 +9,7 @@ Thread safety: callers hold the namespace's read/write lock (``apply`` exclusive
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from pinecone_rag.server.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator
+    from collections.abc import Collection, Iterator, KeysView
 
     import numpy.typing as npt
 
@@ -144,6 +145,10 @@ class FreshnessState:
     def record_at(self, row: int, *, values: bool = True, metadata: bool = True) -> Record:
         """A live row as a record (vectors copied)."""
         return self._record(row, values=values, metadata=metadata)
+
+    def id_view(self) -> KeysView[str]:
+        """Every live id, as a keys view: set operations with it run in C."""
+        return self._row_of.keys()
 
     def ids(self) -> Iterator[str]:
         """Every live id, in no particular order."""
@@ -368,15 +373,24 @@ class FreshnessState:
     ) -> None:
         base = self._alive.size
         count = len(ids)
-        for record_id in ids:
-            self._kill(record_id)
+        # Per-id work runs as C-level iteration (map, zip): this runs for every upserted record.
+        replaced = list(map(self._row_of.pop, ids, repeat(None, count)))
+        if replaced.count(None) != count:  # overwrites of live records
+            for row in replaced:
+                if row is not None:
+                    self._mark_dead(row)
         # A later duplicate in the same batch wins, as it would with separate requests.
-        final_row = {record_id: base + offset for offset, record_id in enumerate(ids)}
+        final_row = dict(zip(ids, range(base, base + count), strict=True))
         self._row_of.update(final_row)
-        alive = np.zeros(count, dtype=bool)
-        alive[[row - base for row in final_row.values()]] = True
-        self._ids.extend(record_id if alive[i] else None for i, record_id in enumerate(ids))
-        self._metadata.extend(md if alive[i] else None for i, md in enumerate(metadata))
+        if len(final_row) == count:  # no id twice in the batch (the usual case): every row is live
+            alive = np.ones(count, dtype=bool)
+            self._ids.extend(ids)
+            self._metadata.extend(metadata)
+        else:
+            alive = np.zeros(count, dtype=bool)
+            alive[[row - base for row in final_row.values()]] = True
+            self._ids.extend(record_id if alive[i] else None for i, record_id in enumerate(ids))
+            self._metadata.extend(md if alive[i] else None for i, md in enumerate(metadata))
         self._dead += count - len(final_row)
         self._alive.extend(alive)
         if self._dense is not None:
@@ -389,6 +403,11 @@ class FreshnessState:
                 self._norms.extend(np.einsum("ij,ij->i", block, block).astype(np.float32))
         else:
             self._norms.extend(np.zeros(count, dtype=np.float32))
+        if sparse.count(None) == count:  # no sparse values (a dense upsert)
+            self._sp_start.extend([-1] * count)
+            self._sp_len.extend([0] * count)
+            self._maybe_compact()
+            return
         for offset, vec in enumerate(sparse):
             if vec is None or len(vec.indices) == 0:
                 self._sp_start.append(-1)

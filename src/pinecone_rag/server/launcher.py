@@ -29,6 +29,7 @@ from pinecone_rag.server.control_db import ControlDatabase
 from pinecone_rag.server.http_limits import http_protocol_class
 from pinecone_rag.server.indexes import IndexManager
 from pinecone_rag.server.lock import DataDirLock
+from pinecone_rag.server.open_files import raise_open_files_limit
 from pinecone_rag.server.settings import ServerSettings, is_loopback
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class LocalServer:
             raise RuntimeError("The server is already running.")
         self._check_exposure()
         limit_blas_threads(self.settings.blas_threads)
+        raise_open_files_limit()  # each mapped cluster file holds a descriptor
         self._lock.acquire()
         self._ready.clear()
         self._error = None

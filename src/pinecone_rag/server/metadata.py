@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from pinecone_rag.errors import InvalidArgumentError
+from pinecone_rag.wire.decode_upsert import NormalMetadata
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,6 +78,8 @@ def validate_metadata_batch(
     Metadata that is already in normal form (string keys; string, float, boolean or list-of-string
     values; finite numbers), the form the protobuf decoder produces, is checked in one pass and returned
     as it is, without a copy: the transports hand over freshly decoded objects that nothing else holds.
+    A :class:`~pinecone_rag.wire.decode_upsert.NormalMetadata` list, which the decoder returns when it
+    found every entry in that form, is not checked again.
     Anything else, including every invalid record, goes through :func:`validate_metadata`, so results
     and error messages are exactly its own.
 
@@ -91,6 +94,8 @@ def validate_metadata_batch(
     Raises:
         InvalidArgumentError: A record's metadata is invalid (the first such record in order).
     """
+    if type(raws) is NormalMetadata:  # the protobuf decoder already checked all of it (see there)
+        return [raw or None for raw in raws] if {} in raws else list(raws)
     if _all_normal(raws) and _fits(raws):  # if all of them fit in the limit, each one does
         return list(raws)  # type: ignore[arg-type]  # dicts of metadata values
     normal = [raw is None or (type(raw) is dict and _is_normal(raw)) for raw in raws]

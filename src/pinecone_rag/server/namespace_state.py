@@ -152,8 +152,14 @@ class NamespaceState:
         self.applied_lsn = lsn
         if isinstance(op, UpsertOp):
             batch = op.batch
-            taken = sum(self._take(record_id) for record_id in dict.fromkeys(batch.ids))
-            self.count += len(set(batch.ids)) - taken
+            unique = dict.fromkeys(batch.ids).keys()
+            # _take is False, and changes nothing, for ids that no layer holds (most ids, in bulk ingest):
+            # set intersections, run in C, leave only the ids that may be there.
+            known = unique & self.active.state.id_view()
+            if self.frozen is not None:
+                known |= unique & self.frozen.state.id_view()
+            known |= unique & self.published.location.keys()
+            self.count += len(unique) - sum(map(self._take, known))
             self.active.state.append(batch.ids, batch.dense, batch.sparse, batch.metadata)
             return len(batch)
         if isinstance(op, DeleteIdsOp):

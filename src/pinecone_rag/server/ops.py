@@ -80,7 +80,8 @@ class UpdateFilterOp:
 Op = UpsertOp | DeleteIdsOp | DeleteFilterOp | DeleteAllOp | UpdateOp | UpdateFilterOp
 
 
-def _frame(code: int, header: dict[str, Any], blobs: list[bytes]) -> bytes:
+def _frame(code: int, header: dict[str, Any], blobs: list[bytes | memoryview]) -> bytes:
+    """The payload: head, JSON header, then the blobs (bytes, or views of arrays copied only here)."""
     text = orjson.dumps(header)
     return b"".join([_HEAD.pack(code, len(text)), text, *blobs])
 
@@ -89,16 +90,20 @@ def encode_op(op: Op) -> bytes:
     """Serialise an operation into a WAL payload."""
     if isinstance(op, UpsertOp):
         batch = op.batch
-        blobs: list[bytes] = []
+        # The arrays go into the payload as they are: one copy of a batch's values, not two.
+        blobs: list[bytes | memoryview] = []
         dim = 0
         if batch.dense is not None:
             dim = int(batch.dense.shape[1])
-            blobs.append(np.ascontiguousarray(batch.dense, dtype=_F32).tobytes())
-        nnz = [-1 if s is None else len(s.indices) for s in batch.sparse]
-        present = [s for s in batch.sparse if s is not None]
-        if present:
-            blobs.append(np.concatenate([s.indices for s in present]).astype(_U32, copy=False).tobytes())
-            blobs.append(np.concatenate([s.values for s in present]).astype(_F32, copy=False).tobytes())
+            blobs.append(np.ascontiguousarray(batch.dense, dtype=_F32).data)
+        sparse = batch.sparse
+        if sparse.count(None) == len(sparse):  # dense records (the usual upsert): no per-record work
+            nnz = [-1] * len(sparse)
+        else:
+            nnz = [-1 if s is None else len(s.indices) for s in sparse]
+            present = [s for s in sparse if s is not None]
+            blobs.append(np.concatenate([s.indices for s in present]).astype(_U32, copy=False).data)
+            blobs.append(np.concatenate([s.values for s in present]).astype(_F32, copy=False).data)
         return _frame(OP_UPSERT, {"ids": batch.ids, "dim": dim, "nnz": nnz, "md": batch.metadata}, blobs)
     if isinstance(op, DeleteIdsOp):
         return _frame(OP_DELETE_IDS, {"ids": op.ids}, [])

@@ -143,9 +143,7 @@ class PublishedIndex:
         np.cumsum([ref.count for ref in clusters], out=self._offsets[1:])
         self._columns: dict[str, MetadataColumn | None] = {}
         self._columns_lock = threading.Lock()
-        self._ranking: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None] = [None] * len(
-            clusters
-        )
+        self._factors: list[npt.NDArray[np.float32] | None] = [None] * len(clusters)
         self._arena: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
         self._arena_lock = threading.Lock()
         self._selected: OrderedDict[Filter, _FilterMatches] = OrderedDict()
@@ -351,11 +349,12 @@ class PublishedIndex:
         )
 
     def _rank_arrays(self, position: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None:
-        """The mapped vectors of a cluster and the per-row factor of its ranking keys (held after first use).
+        """The vectors of a cluster and the per-row factor of its ranking keys.
 
-        Cosine keeps ``-1 / |x|`` (0 for a zero vector, whose score is 0), euclidean ``|x|^2``. Holding the
-        arrays keeps the mapping alive past cache eviction; that is only address space, the page cache
-        decides what stays in memory.
+        Cosine uses ``-1 / |x|`` (0 for a zero vector, whose score is 0), euclidean ``|x|^2``; the factor
+        is computed once and kept (4 bytes a record). The vectors come through the cluster cache on every
+        call rather than being held here: a mapping holds a file descriptor, and only the cache's byte
+        budget may decide how many stay open.
         """
         arena = self._arena
         if arena is not None:
@@ -363,19 +362,19 @@ class PublishedIndex:
             # the page cache instead of being resident twice.
             start, end = int(self._offsets[position]), int(self._offsets[position + 1])
             return arena[0][start:end], arena[1][start:end]
-        arrays = self._ranking[position]
-        if arrays is None:
-            file = self.file(self.cluster_ids[position])
-            if file.dense is None or file.norms is None:
-                return None
-            dense, norms = file.dense, file.norms
+        file = self.file(self.cluster_ids[position])
+        dense, norms = file.dense, file.norms
+        if dense is None or norms is None:
+            return None
+        factor = self._factors[position]
+        if factor is None:
             if self.spec.metric == "cosine":
                 with np.errstate(divide="ignore"):
                     factor = np.where(norms > 0, np.float32(-1.0) / norms, np.float32(0.0)).astype(np.float32)
             else:
-                factor = norms
-            arrays = self._ranking[position] = (dense, factor)
-        return arrays
+                factor = np.array(norms)  # a copy: the mapping it came from may be closed by the cache
+            self._factors[position] = factor
+        return dense, factor
 
     @property
     def has_arena(self) -> bool:
@@ -401,8 +400,6 @@ class PublishedIndex:
                     np.concatenate([part[1] for part in present]),
                 )
                 self._arena = arena
-                # The per-cluster references are no longer read; dropping them lets files unmap.
-                self._ranking = [None] * len(self.cluster_ids)
             return self._arena
 
     def _global_column(self, field: str) -> MetadataColumn | None:

@@ -7,6 +7,8 @@ functions, so a limit is enforced in one place with one message. Messages say wh
 from __future__ import annotations
 
 import math
+from itertools import repeat
+from operator import is_not
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -101,7 +103,8 @@ def _not_finite_message(where: str, array: FloatArray) -> str:
 def check_dense(values: Any, dimension: int, where: str) -> FloatArray:
     """One dense vector of exactly ``dimension`` finite floats."""
     try:
-        array = np.asarray(values, dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32's range: infinity, refused below
+            array = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"{where}: values must be a list of numbers.") from exc
     if array.ndim != 1:
@@ -131,7 +134,8 @@ def check_dense_block(rows: Sequence[Any] | FloatArray, ids: Sequence[str], dime
                 f"(record {record_id!r})."
             )
     try:
-        block = np.asarray(rows, dtype=np.float32).reshape(len(rows), dimension)
+        with np.errstate(over="ignore"):  # beyond float32's range: infinity, refused as not finite
+            block = np.asarray(rows, dtype=np.float32).reshape(len(rows), dimension)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError("Vector values must be lists of numbers.") from exc
     return _checked_block(block, ids)
@@ -176,7 +180,8 @@ def check_sparse(indices: Any, values: Any, where: str) -> SparseVector:
         )
     try:
         raw_indices = np.asarray(indices, dtype=np.int64)
-        vals = np.asarray(values, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            vals = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgumentError(f"{where}: sparse indices must be integers and values numbers.") from exc
     if raw_indices.ndim != 1 or vals.ndim != 1:
@@ -244,7 +249,7 @@ def check_upsert(
                 f"Record {record_id!r}: dense vectors must contain at least one non-zero value "
                 "(a zero vector has no cosine similarity)."
             )
-    if spec.metric != "dotproduct" and any(vec is not None for vec in sparse):
+    if spec.metric != "dotproduct" and any(map(is_not, sparse, repeat(None))):  # C-level: every record
         raise InvalidArgumentError(
             "Sparse values are supported only by indexes with the dotproduct metric; "
             f"this index uses {spec.metric}."

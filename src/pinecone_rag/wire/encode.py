@@ -306,14 +306,15 @@ def _encode_struct(fields: Mapping[str, Any], depth: int) -> bytes:
     return b"".join(entries)
 
 
-def _metadata_columns(metadata: Sequence[Any]) -> list[bytes] | None:
-    """The ``metadata`` field (3) of every record, worked out key by key rather than record by record.
+def _metadata_columns(metadata: Sequence[Any]) -> list[list[bytes]] | None:
+    """The map entries of every record's metadata, worked out key by key rather than record by record.
 
     A batch's metadata usually has the same keys in every record (one document schema); then each
     key's values are encoded as one column (entries follow the first record's key order), with the
     iteration in C (``map`` over the memoized entries of :class:`_KeyCode`) and Python only for values
-    not seen before. Returns None for anything else (a record without metadata, differing keys, a
-    column of mixed or unusual types), and the caller encodes record by record.
+    not seen before. Returns one list of entries per key, or None for anything else (a record without
+    metadata, differing keys, a column of mixed or unusual types), and the caller encodes record by
+    record.
     """
     if not metadata or set(map(type, metadata)) != {dict}:
         return None
@@ -357,33 +358,51 @@ def _metadata_columns(metadata: Sequence[Any]) -> list[bytes] | None:
         else:
             return None
         columns.append(entries)
-    bodies = list(map(b"".join, zip(*columns, strict=True))) if columns else [b""] * len(metadata)
-    sizes = list(map(len, bodies))
-    heads = {size: b"\x1a" + _varint(size) for size in set(sizes)}
-    return list(map(bytes.__add__, map(heads.__getitem__, sizes), bodies))
+    return columns
+
+
+def _varint_sizes(values: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The varint length of each non-negative value below 2**63, vectorised."""
+    sizes = np.ones(len(values), dtype=np.int64)
+    for bits in range(7, 63, 7):
+        sizes += values >= 1 << bits
+    return sizes
+
+
+def _sizes_of(parts: Iterable[bytes]) -> NDArray[np.int64]:
+    return np.fromiter(map(len, parts), dtype=np.int64)
 
 
 def _columnar_records(
-    ids: Sequence[str], rows: memoryview | None, row_bytes: int, values_head: bytes, extras: list[bytes]
+    ids: Sequence[str],
+    rows: memoryview | None,
+    row_bytes: int,
+    values_head: bytes,
+    metadata: list[list[bytes]] | None,
 ) -> list[bytes | memoryview] | None:
-    """The records of ids, dense values and per-record tails (``extras``), assembled with C iteration.
+    """The records of ids, dense values and metadata entry columns, assembled with C iteration.
 
-    Returns None unless every id is a plain str (the per-record loop then reports the bad one).
+    Each record is written as its parts (heads, id, values, entries), all joined once by the caller:
+    no bytes object is built per record. Returns None unless every id is a plain str (the per-record
+    loop then reports the bad one).
     """
     if set(map(type, ids)) != {str}:
         return None
     id_bytes = list(map(str.encode, ids))
-    id_sizes = list(map(len, id_bytes))
-    id_heads = {size: (b"\x0a" + _varint(size)) if size else b"" for size in set(id_sizes)}
-    values_size = len(values_head) + row_bytes
-    sizes = [
-        len(id_heads[id_size]) + id_size + values_size + extra_size
-        for id_size, extra_size in zip(id_sizes, map(len, extras), strict=True)
-    ]
-    heads = {size: b"\x0a" + _varint(size) for size in set(sizes)}
+    id_sizes = _sizes_of(id_bytes)
+    id_head_sizes = np.where(id_sizes > 0, 1 + _varint_sizes(id_sizes), 0)
+    sizes = id_head_sizes + id_sizes + (len(values_head) + row_bytes)
+    metadata_heads: list[bytes] = []
+    if metadata is not None:  # an empty list of columns: every record has an empty Struct
+        body_sizes = sum(map(_sizes_of, metadata), np.zeros(len(ids), dtype=np.int64))
+        sizes += 1 + _varint_sizes(body_sizes) + body_sizes
+        heads = {size: b"\x1a" + _varint(size) for size in set(body_sizes.tolist())}
+        metadata_heads = list(map(heads.__getitem__, body_sizes.tolist()))
+    id_heads = {size: (b"\x0a" + _varint(size)) if size else b"" for size in set(id_sizes.tolist())}
+    record_heads = {size: b"\x0a" + _varint(size) for size in set(sizes.tolist())}
     columns: list[Iterable[bytes | memoryview]] = [
-        map(heads.__getitem__, sizes),
-        map(id_heads.__getitem__, id_sizes),
+        map(record_heads.__getitem__, sizes.tolist()),
+        map(id_heads.__getitem__, id_sizes.tolist()),
         id_bytes,
     ]
     if rows is not None:
@@ -392,7 +411,8 @@ def _columnar_records(
             repeat(values_head),
             map(rows.__getitem__, map(slice, range(0, stops.stop, row_bytes), stops)),
         ]
-    columns.append(extras)
+    if metadata is not None:
+        columns += [metadata_heads, *metadata]
     return list(chain.from_iterable(zip(*columns, strict=False)))  # repeat() is endless
 
 
@@ -473,8 +493,8 @@ def encode_upsert_request(
             parts.append(_len_field(b"\x12", _utf8(namespace, "namespace")))
         return b"".join(parts)
     if sparse is None and metadata is not None:
-        extras = _metadata_columns(metadata)
-        records = None if extras is None else _columnar_records(ids, rows, row_bytes, values_head, extras)
+        entries = _metadata_columns(metadata)
+        records = None if entries is None else _columnar_records(ids, rows, row_bytes, values_head, entries)
         if records is not None:
             if namespace:
                 records.append(_len_field(b"\x12", _utf8(namespace, "namespace")))
