@@ -440,9 +440,9 @@ def render(
     )
     slack = (
         "  load's client is closed and the counts are polled for up to 10 s; growth beyond "
-        f"{FD_SLACK} fds or {THREAD_SLACK} threads is a leak. Mapped cluster files are counted apart: the"
-        "  engine's cache keeps them open on purpose, bounded by its byte budget and half the open files"
-        "  limit."
+        f"{FD_SLACK} fds or {THREAD_SLACK} threads is a leak. Mapped cluster files are counted apart: the "
+        "engine's cache keeps them open on purpose, bounded by its byte budget and half the open files "
+        "limit."
     )
     lines = [
         TABLE_HEADER,
