@@ -20,7 +20,7 @@ from pinecone_rag.server.cluster_stats import MetadataColumn, StringPostings
 from pinecone_rag.server.column_filter import column_mask
 from pinecone_rag.server.executor import ScanQuery, ScanResult, scan_cluster
 from pinecone_rag.server.manifest import load_current, read_centroids
-from pinecone_rag.server.planner import may_match, plan_query
+from pinecone_rag.server.planner import plan_query
 from pinecone_rag.server.records import Record, SparseVector
 
 if TYPE_CHECKING:
@@ -146,7 +146,8 @@ class PublishedIndex:
         self._factors: list[npt.NDArray[np.float32] | None] = [None] * len(clusters)
         self._arena: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
         self._arena_lock = threading.Lock()
-        self._selected: OrderedDict[Filter, _FilterMatches] = OrderedDict()
+        # Keyed by (filter, selectivity limit): the limit decides whether an entry keeps rows or a mask.
+        self._selected: OrderedDict[tuple[Filter, int], _FilterMatches] = OrderedDict()
 
     @classmethod
     def empty(cls, store: BlobStore, prefix: str, spec: IndexSpec, cache: ClusterCache) -> PublishedIndex:
@@ -224,17 +225,16 @@ class PublishedIndex:
 
     # ------------------------------------------------------------------------------------------ reads
     def matching(self, flt: Filter, hidden: Mapping[int, set[int]]) -> Iterator[tuple[int, int]]:
-        """(cluster id, row) of every visible record whose metadata matches ``flt``."""
-        for cluster_id in self.cluster_ids:
-            if not may_match(flt.root, self.stats[cluster_id]):
-                continue
-            file = self.file(cluster_id)
-            mask = column_mask(flt, file.metadata_columns(), file.count)
-            gone = hidden.get(cluster_id)
-            if gone:
-                mask[list(gone)] = False
-            for row in np.flatnonzero(mask).tolist():
-                yield cluster_id, row
+        """(cluster id, row) of every visible record whose metadata matches ``flt``, cluster by cluster."""
+        if not self.cluster_ids:
+            return
+        selected = self._filter_matches(flt, 0)
+        rows = selected.rows if selected.mask is None else np.flatnonzero(selected.mask)
+        assert rows is not None
+        rows = self._visible(rows, hidden)
+        positions = np.searchsorted(self._offsets, rows, side="right") - 1
+        local = rows - self._offsets[positions]
+        yield from zip(self._cluster_id_array[positions].tolist(), local.tolist(), strict=True)
 
     def search(
         self,
@@ -453,9 +453,9 @@ class PublishedIndex:
         removed at query time.
         """
         with self._columns_lock:
-            known = self._selected.get(flt)
+            known = self._selected.get((flt, limit))
             if known is not None:
-                self._selected.move_to_end(flt)
+                self._selected.move_to_end((flt, limit))
                 return known
         columns = {field: self._global_column(field) for field in flt.fields}
         total = int(self._offsets[-1]) if len(self._offsets) else 0
@@ -469,7 +469,7 @@ class PublishedIndex:
         else:
             selected = _FilterMatches(None, mask, survivors)
         with self._columns_lock:
-            self._selected[flt] = selected
+            self._selected[flt, limit] = selected
             while len(self._selected) > 1 and (
                 len(self._selected) > _FILTERS_REMEMBERED
                 or sum(entry.nbytes for entry in self._selected.values()) > _FILTER_MEMORY_BYTES
