@@ -11,7 +11,7 @@ queries against it in one run:
   The client has no ``scan_factor``/``max_candidates`` arguments, so this path runs the server default only.
 * ``FAISS IVF-Flat``: ``IndexIVFFlat`` (inner product on unit vectors, i.e. cosine) with ``nlist`` equal to
   the engine's cluster count for the namespace, and ``nprobe`` over the probe counts the engine's planner
-  derives from the same ``scan_factor`` range (a finer grid over it; FAISS has no ``max_candidates``
+  derives from the same ``scan_factor`` grid (FAISS has no ``max_candidates``
   analogue: its ``max_codes`` stops inside a list rather than between whole clusters).
 * ``numpy brute force``: ``data @ q`` and ``argpartition``, one query at a time.
 
@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import sys
 import tempfile
@@ -89,6 +88,7 @@ from pinecone_rag.server.engine import IndexEngine
 from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.filters import parse_filter
 from pinecone_rag.server.kmeans import choose_k
+from pinecone_rag.server.planner import probe_count as planner_probe_count
 from pinecone_rag.server.records import IndexSpec, UpsertBatch
 
 if TYPE_CHECKING:
@@ -100,11 +100,9 @@ NAMESPACE = "bench"
 INDEX_NAME = "engine-bench"
 UPSERT_BATCH = 1000
 WARM_UP = 5
-# scan_factor values of the sweep: the API's range; the server default is measured as its own row.
-OUR_FACTORS = (0.5, 1.5, 2.0, 3.0, 4.0)
-# FAISS gets a finer grid over the same range: its fastest setting at recall 0.95, the reference of the
-# 2x target, is then not overestimated by a coarse grid.
-FAISS_FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+# scan_factor values of the sweep over the API's range, the same grid for both engines (FAISS gets the
+# probe counts our planner derives from each); the server default is also measured as its own row.
+FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 MAX_CANDIDATES_LIMIT = 100_000  # the API's ceiling
 
 
@@ -164,12 +162,11 @@ def child_pids() -> list[int]:
 
 
 def probe_count(clusters: int, scan_factor: float | None) -> int:
-    """How many clusters the engine probes for an unfiltered query (``planner.plan_query``'s rule with
-    the engine's default ``EngineConfig``)."""
+    """How many clusters the engine probes for an unfiltered query with the default ``EngineConfig``."""
     defaults = EngineConfig()
-    base = max(defaults.min_probe, math.ceil(defaults.probe_fraction * clusters))
-    probe = base if scan_factor is None else max(1, math.ceil(base * scan_factor))
-    return min(probe, clusters)
+    return min(
+        clusters, planner_probe_count(clusters, scan_factor, defaults.probe_fraction, defaults.min_probe)
+    )
 
 
 def candidate_caps(count: int) -> list[int]:
@@ -325,7 +322,7 @@ def run_in_process(dataset: Dataset, tmp: Path, sweep: Limits) -> Outcome:
         for vector in dataset.queries[:WARM_UP]:
             ours.query(vector)
         settings: list[tuple[str, float | None, int | None]] = [(DEFAULT_SETTING, None, None)]
-        settings += [(f"scan_factor={factor:g}", factor, None) for factor in OUR_FACTORS]
+        settings += [(f"scan_factor={factor:g}", factor, None) for factor in FACTORS if factor != 1.0]
         settings += [
             (f"scan_factor=4, max_candidates={cap:,}", 4.0, cap) for cap in candidate_caps(dataset.count)
         ]
@@ -391,7 +388,7 @@ def run_faiss(outcome: Outcome, sweep: Limits) -> None:
             f"nlist={outcome.nlist}; build = train {trained - began:.1f} s + add; ingest = `add` rate",
         )
     )
-    probes = sorted({probe_count(outcome.nlist, factor) for factor in FAISS_FACTORS})
+    probes = sorted({probe_count(outcome.nlist, factor) for factor in FACTORS})
     warm = faiss_caller(index, probes[0])
     for vector in dataset.queries[:WARM_UP]:
         warm(vector)

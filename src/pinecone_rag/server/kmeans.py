@@ -52,6 +52,11 @@ MAX_SAMPLE: Final = 100_000
 """The largest training sample by default, which bounds one Lloyd iteration's cost."""
 CONVERGENCE_TOLERANCE: Final = 1e-4
 """Training stops once an iteration lowers the objective by less than this fraction."""
+DEFAULT_REASSIGN_NEIGHBOURS: Final = 256
+"""Candidate centroids per cluster in :func:`reassign_nearby`: at 1M x 128 with 2,300 clusters, 32 undid
+half the drift of incremental builds and 256 all of it (as a full assignment does, at 1/15 of the cost)."""
+DEFAULT_REFINE_ROUNDS: Final = 3
+"""Lloyd rounds of :func:`refine`."""
 
 _Float = TypeVar("_Float", bound=np.floating[Any])
 
@@ -241,6 +246,105 @@ def split_cluster(
     return centroids, labels
 
 
+def reassign_nearby(
+    vectors: npt.NDArray[np.float32],
+    bounds: Sequence[int],
+    centroids: npt.NDArray[np.float32],
+    *,
+    metric: Metric,
+    neighbours: int = DEFAULT_REASSIGN_NEIGHBOURS,
+) -> npt.NDArray[np.int32]:
+    """Move each vector to its nearest centroid among those nearest to its current cluster's centroid.
+
+    One Lloyd assignment step restricted to neighbourhoods, in the manner of SPFresh's reassignment.
+    Incremental builds assign new records to the centroids of the moment, then move those centroids to
+    their members' means and split big clusters: the records placed earlier drift away from their best
+    cluster (measured at 1M x 128: 15% more data scanned for recall 0.95 than after reassignment). A
+    record's best centroid lies next to its current one, so scoring ``neighbours`` candidates per
+    cluster costs a fraction of a full :func:`assign` (k candidates per record).
+
+    Args:
+        vectors: ``(n, d)`` vectors grouped by current cluster: cluster ``c`` holds rows
+            ``bounds[c]:bounds[c + 1]``.
+        bounds: ``k + 1`` ascending row offsets.
+        centroids: ``(k, d)`` centroids; for cosine they need not be normalised.
+        metric: The index metric.
+        neighbours: Candidate centroids per cluster, its own included.
+
+    Returns:
+        ``(n,)`` int32 new cluster indices.
+    """
+    data = _as_matrix(vectors)
+    centers = _as_matrix(centroids, name="centroids")
+    _check_metric(metric)
+    if len(bounds) != len(centers) + 1 or bounds[0] != 0 or bounds[-1] != len(data):
+        raise ValueError(f"bounds must be {len(centers) + 1} offsets from 0 to {len(data)}")
+    if metric == "cosine":
+        centers = _normalised(centers)
+    candidates = _nearby_centroids(centers, metric, neighbours)
+    labels = np.empty(len(data), dtype=np.int32)
+    bias = None if metric == "cosine" else np.einsum("ij,ij->i", centers, centers)
+    for cluster in range(len(centers)):
+        start, end = int(bounds[cluster]), int(bounds[cluster + 1])
+        if start == end:
+            continue
+        near = candidates[cluster]
+        cost = data[start:end] @ centers[near].T
+        if bias is None:
+            np.negative(cost, out=cost)
+        else:
+            cost *= -2.0
+            cost += bias[near]
+        labels[start:end] = near[np.argmin(cost, axis=1)]
+    return labels
+
+
+def refine(
+    vectors: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.integer],
+    centroids: npt.NDArray[np.float32],
+    *,
+    metric: Metric,
+    rounds: int = DEFAULT_REFINE_ROUNDS,
+    neighbours: int = DEFAULT_REASSIGN_NEIGHBOURS,
+) -> npt.NDArray[np.int32]:
+    """Lloyd rounds over every vector, each assignment restricted to neighbourhoods; the new labels.
+
+    Each round moves the centroids to their members' means and then each vector to the nearest centroid
+    near its current one (:func:`reassign_nearby`). Incremental builds leave records where the centroids
+    of the moment put them; three rounds over a namespace assigned that way cut the data a query scans
+    for recall 0.95 by about 15% (1M x 128, measured), for about two seconds per round at that size.
+
+    Args:
+        vectors: ``(n, d)`` vectors.
+        labels: ``(n,)`` current cluster of each vector, in ``[0, k)``.
+        centroids: ``(k, d)`` current centroids (kept for clusters that end up empty).
+        metric: The index metric.
+        rounds: Lloyd rounds.
+        neighbours: Candidate centroids per cluster in each assignment.
+
+    Returns:
+        ``(n,)`` int32 cluster indices; the caller computes the final centroids from its members.
+    """
+    data = _as_matrix(vectors)
+    centers = _as_matrix(centroids, name="centroids")
+    _check_metric(metric)
+    if metric == "cosine":
+        data = _normalised(data)
+    current = np.asarray(labels, dtype=np.int32)
+    for _ in range(rounds):
+        centers = _update(data, current, centers, metric)
+        order = np.argsort(current, kind="stable")
+        bounds = np.zeros(len(centers) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(current, minlength=len(centers)), out=bounds[1:])
+        moved = np.empty_like(current)
+        moved[order] = reassign_nearby(
+            data[order], bounds.tolist(), centers, metric=metric, neighbours=neighbours
+        )
+        current = moved
+    return current
+
+
 def merge_plan(
     counts: Sequence[int],
     centroids: npt.NDArray[np.float32],
@@ -421,6 +525,26 @@ def _nearest(
     return labels, best
 
 
+def _nearby_centroids(centers: npt.NDArray[np.float32], metric: Metric, count: int) -> npt.NDArray[np.int64]:
+    """The ``count`` centroids nearest to each centroid, itself included, by :func:`_nearest`'s costs."""
+    if count >= len(centers):
+        return np.tile(np.arange(len(centers), dtype=np.int64), (len(centers), 1))
+    table = np.empty((len(centers), count), dtype=np.int64)
+    bias = None if metric == "cosine" else np.einsum("ij,ij->i", centers, centers)
+    rows = max(1, _CHUNK_BYTES // (4 * len(centers)))
+    for start in range(0, len(centers), rows):
+        cost = centers[start : start + rows] @ centers.T
+        if bias is None:
+            np.negative(cost, out=cost)
+        else:
+            cost *= -2.0
+            cost += bias
+        own = np.arange(len(cost))
+        cost[own, own + start] = -np.inf  # kept among the candidates even when centroids coincide
+        table[start : start + len(cost)] = np.argpartition(cost, count - 1, axis=1)[:, :count]
+    return table
+
+
 def _point_cost(
     cost: npt.NDArray[np.float32], sample_norms: npt.NDArray[np.float64], metric: Metric
 ) -> npt.NDArray[np.float64]:
@@ -513,6 +637,8 @@ def _check_metric(metric: str) -> None:
 
 __all__ = [
     "CONVERGENCE_TOLERANCE",
+    "DEFAULT_REASSIGN_NEIGHBOURS",
+    "DEFAULT_REFINE_ROUNDS",
     "DEFAULT_TARGET_CLUSTER_SIZE",
     "FLAT_RECORDS",
     "MAX_CLUSTERS",
@@ -521,6 +647,8 @@ __all__ = [
     "assign",
     "choose_k",
     "merge_plan",
+    "reassign_nearby",
+    "refine",
     "split_cluster",
     "train_centroids",
 ]

@@ -178,6 +178,7 @@ class Namespace:
             garbage_collect(store, self.prefix, published.manifest, include_newer=True)
         else:
             delete_objects(store, self.prefix)
+        published.keep_in_memory(config.memory_copy_max_bytes)
         self.state = NamespaceState(spec, published, config)
         recovery = wal.recover_log(directory / WAL_DIR)
         self.recovery_report: list[wal.WalDamage] = recovery.damage

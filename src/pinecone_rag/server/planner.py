@@ -245,11 +245,10 @@ def plan_query(
             reason=f"{pruned_text}; {why}",
         )
 
-    base = max(min_probe, math.ceil(default_probe_fraction * total))
+    base = default_probe(total, default_probe_fraction, min_probe)
     steps = [f"default probe max({min_probe}, ceil({default_probe_fraction} x {total})) = {base}"]
-    probe = base
+    probe = probe_count(total, scan_factor, default_probe_fraction, min_probe)
     if scan_factor is not None:
-        probe = max(1, math.ceil(base * scan_factor))
         steps.append(f"x scan_factor {scan_factor} = {probe}")
     probe = min(probe, len(ordered))
     counts = np.asarray(cluster_counts, dtype=np.int64)[ordered]
@@ -271,6 +270,40 @@ def plan_query(
         reason=f"{pruned_text}; {ranking}; probe {probe} of {len(ordered)}: {', '.join(steps)}{tail}",
         max_records=cap,
     )
+
+
+def default_probe(total: int, default_probe_fraction: float, min_probe: int) -> int:
+    """Clusters an unfiltered query scans by default: ``max(min_probe, ceil(fraction x total))``."""
+    return max(min_probe, math.ceil(default_probe_fraction * total))
+
+
+def probe_count(total: int, scan_factor: float | None, default_probe_fraction: float, min_probe: int) -> int:
+    """:func:`default_probe` times ``scan_factor`` (rounded up, at least 1); may exceed ``total``."""
+    base = default_probe(total, default_probe_fraction, min_probe)
+    return base if scan_factor is None else max(1, math.ceil(base * scan_factor))
+
+
+def nearest_clusters(
+    query: npt.NDArray[np.float32],
+    ranking_centroids: npt.NDArray[np.float32],
+    squared_norms: npt.NDArray[np.float32] | None,
+    count: int,
+) -> npt.NDArray[np.int64]:
+    """Positions of the ``count`` best centroids, best first, ties by position.
+
+    What :func:`plan_query` puts first for an unfiltered query, at the cost of a partial sort.
+    ``ranking_centroids`` are unit-length for cosine (so the score is one dot product) and as stored
+    otherwise; ``squared_norms`` are given for euclidean only.
+    """
+    dots = ranking_centroids @ query
+    key = squared_norms - 2.0 * dots if squared_norms is not None else np.negative(dots)
+    if count < len(key):
+        threshold = key[np.argpartition(key, count - 1)[count - 1]]
+        chosen = np.flatnonzero(key <= threshold)
+    else:
+        chosen = np.arange(len(key), dtype=np.int64)
+    best: npt.NDArray[np.int64] = chosen[np.lexsort((chosen, key[chosen]))][:count]
+    return best
 
 
 def may_match(node: Node, stats: ClusterStatsLike) -> bool:
@@ -429,6 +462,9 @@ __all__ = [
     "ClusterStatsLike",
     "FieldStatsLike",
     "QueryPlan",
+    "default_probe",
     "may_match",
+    "nearest_clusters",
     "plan_query",
+    "probe_count",
 ]

@@ -20,7 +20,7 @@ from pinecone_rag.server.cluster_stats import MetadataColumn, StringPostings
 from pinecone_rag.server.column_filter import column_mask
 from pinecone_rag.server.executor import ScanQuery, ScanResult, scan_cluster
 from pinecone_rag.server.manifest import load_current, read_centroids
-from pinecone_rag.server.planner import plan_query
+from pinecone_rag.server.planner import nearest_clusters, plan_query, probe_count
 from pinecone_rag.server.records import Record, SparseVector
 
 if TYPE_CHECKING:
@@ -127,6 +127,12 @@ class PublishedIndex:
         self.stats = stats
         self.centroids = centroids
         self._centroid_norms = None if centroids is None else np.einsum("ij,ij->i", centroids, centroids)
+        # What nearest_clusters ranks by: unit centroids for cosine (one dot product per centroid).
+        self._ranking_centroids = centroids
+        if centroids is not None and spec.metric == "cosine":
+            assert self._centroid_norms is not None
+            lengths = np.sqrt(self._centroid_norms)[:, None]
+            self._ranking_centroids = (centroids / np.where(lengths > 0, lengths, 1.0)).astype(np.float32)
         clusters = manifest.clusters if manifest is not None else ()
         self.keys: dict[int, str] = {ref.cluster_id: ref.key for ref in clusters}
         self.counts: dict[int, int] = {ref.cluster_id: ref.count for ref in clusters}
@@ -258,6 +264,10 @@ class PublishedIndex:
             gathered = self._gather_matches(query, self._visible(selected.rows, hidden))
             if gathered is not None:
                 return gathered
+        if selected is None and dense_only and not full_scan and max_candidates is None:
+            hits = self._scan_nearest(query, hidden, config, scan_factor)
+            if hits is not None:
+                return hits
         plan = plan_query(
             query.vector if self.centroids is not None else None,
             self.centroids,
@@ -276,7 +286,10 @@ class PublishedIndex:
             centroid_norms=self._centroid_norms,
         )
         if dense_only:
-            hits = self._scan_dense(plan, query, hidden, None if selected is None else selected.mask)
+            limit = len(plan.clusters) if plan.expand_until_k else plan.probe
+            positions = self._position_of[np.fromiter(plan.clusters[:limit], dtype=np.int64, count=limit)]
+            mask = None if selected is None else selected.mask
+            hits = self._scan_dense(positions, query, hidden, mask, plan=plan)
             if hits is not None:
                 return hits
         results: list[tuple[int, ScanResult]] = []
@@ -296,14 +309,41 @@ class PublishedIndex:
                 results.append((cluster_id, result))
         return _merge(results, query)
 
+    def _scan_nearest(
+        self,
+        query: ScanQuery,
+        hidden: Mapping[int, set[int]],
+        config: EngineConfig,
+        scan_factor: float | None,
+    ) -> list[Hit] | None:
+        """An unfiltered dense query over the clusters nearest to it, planned without ordering them all.
+
+        The same clusters :func:`plan_query` would scan first; None (plan in full) when they hold fewer
+        than ``top_k`` records or the index has no centroids or vectors.
+        """
+        if self._ranking_centroids is None or query.vector is None:
+            return None
+        probe = probe_count(len(self.cluster_ids), scan_factor, config.probe_fraction, config.min_probe)
+        norms = self._centroid_norms if query.metric == "euclidean" else None
+        vector = np.asarray(query.vector, dtype=np.float32)
+        positions = nearest_clusters(vector, self._ranking_centroids, norms, probe)
+        if int(self._counts[positions].sum()) < query.top_k:
+            return None
+        return self._scan_dense(positions, query, hidden, None, plan=None)
+
     def _scan_dense(
         self,
-        plan: QueryPlan,
+        positions: npt.NDArray[np.int64],
         query: ScanQuery,
         hidden: Mapping[int, set[int]],
         mask: npt.NDArray[np.bool_] | None,
+        *,
+        plan: QueryPlan | None,
     ) -> list[Hit] | None:
-        """A dense query over the planned clusters: one key buffer, one top-k; None without vectors.
+        """A dense query over the clusters at ``positions``: one key buffer, one top-k; None without vectors.
+
+        With a ``plan`` that expands, clusters past its probe count are scanned only while fewer than
+        ``top_k`` matches were found (and its record cap allows); without one, every position is scanned.
 
         The per-cluster work is one matrix-vector product written straight into a shared buffer, one or
         two in-place elementwise steps (:func:`_rank_keys`), and for a filter one slice of its global
@@ -312,16 +352,22 @@ class PublishedIndex:
         """
         assert query.vector is not None
         prepared = _prepare(query.vector, query.metric)
-        limit = len(plan.clusters) if plan.expand_until_k else plan.probe
-        positions = self._position_of[np.fromiter(plan.clusters[:limit], dtype=np.int64, count=limit)]
         starts = np.zeros(len(positions) + 1, dtype=np.int64)
         np.cumsum(self._counts[positions], out=starts[1:])
         keys = np.empty(int(starts[-1]), dtype=np.float32)
         bounds = starts.tolist()
         offsets = self._offsets
-        metric, probe, top_k, cap = query.metric, plan.probe, query.top_k, plan.max_records
+        arena = self._arena
+        counting = plan is not None and plan.expand_until_k
+        if arena is not None and mask is None and not counting:
+            self._scan_arena(arena, positions, bounds, prepared, metric=query.metric, keys=keys)
+            if hidden:
+                self._hide(hidden, positions, bounds, keys)
+            return self._best(keys, starts, positions, query)
+        metric, top_k = query.metric, query.top_k
+        probe = len(positions) if plan is None else plan.probe
+        cap = None if plan is None else plan.max_records
         # The loop runs once per scanned cluster: everything it can skip or hoist, it does.
-        counting = plan.expand_until_k
         matched = scanned = used = 0
         for slot, position in enumerate(positions.tolist()):
             if slot >= probe and ((cap is not None and scanned >= cap) or matched >= top_k):
@@ -341,7 +387,54 @@ class PublishedIndex:
                 matched += int(np.count_nonzero(segment != np.inf))
             scanned += bounds[slot + 1] - bounds[slot]
             used = slot + 1
-        keys = keys[: bounds[used]]
+        return self._best(keys[: bounds[used]], starts, positions, query)
+
+    def _scan_arena(
+        self,
+        arena: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]],
+        positions: npt.NDArray[np.int64],
+        bounds: list[int],
+        prepared: npt.NDArray[np.float32],
+        *,
+        metric: str,
+        keys: npt.NDArray[np.float32],
+    ) -> None:
+        """Ranking keys of every row of the clusters at ``positions`` from the in-memory copy.
+
+        The copy's cosine rows are unit vectors with factor -1, so ``x.(-q)`` is the key itself: the loop
+        is one matrix-vector product per cluster, plus one addition for euclidean.
+        """
+        vectors, factor = arena
+        side = np.negative(prepared) if metric == "cosine" else prepared
+        lows = self._offsets[positions].tolist()
+        highs = self._offsets[positions + 1].tolist()
+        for low, high, start, end in zip(lows, highs, bounds, bounds[1:], strict=False):
+            np.matmul(vectors[low:high], side, out=keys[start:end])
+        if metric == "euclidean":
+            for low, high, start, end in zip(lows, highs, bounds, bounds[1:], strict=False):
+                np.add(keys[start:end], factor[low:high], out=keys[start:end])
+
+    def _hide(
+        self,
+        hidden: Mapping[int, set[int]],
+        positions: npt.NDArray[np.int64],
+        bounds: list[int],
+        keys: npt.NDArray[np.float32],
+    ) -> None:
+        """Give rows that newer writes replaced or deleted an infinite key."""
+        for slot, cluster_id in enumerate(self._cluster_id_array[positions].tolist()):
+            rows = hidden.get(cluster_id)
+            if rows:
+                keys[bounds[slot] + np.fromiter(rows, dtype=np.int64, count=len(rows))] = np.inf
+
+    def _best(
+        self,
+        keys: npt.NDArray[np.float32],
+        starts: npt.NDArray[np.int64],
+        positions: npt.NDArray[np.int64],
+        query: ScanQuery,
+    ) -> list[Hit]:
+        """The hits of the lowest keys of a scan whose cluster ``positions`` start at ``starts``."""
         candidates = _lowest(keys, query.top_k)
         slots = np.searchsorted(starts, candidates, side="right") - 1
         return _hits(
@@ -385,9 +478,10 @@ class PublishedIndex:
         """Copy every cluster's vectors and ranking factors into one array, rows numbered globally.
 
         Selective filters gather scattered rows from every cluster; one fancy index into a single array
-        replaces a Python step per cluster (which, at a thousand clusters, cost more than the scoring).
-        The copy doubles the memory of the vectors, so it is made only once a selective filter needs it
-        (and the builder carries it over to the next publish). None when the index has no dense vectors.
+        replaces a Python step per cluster (which, at a thousand clusters, cost more than the scoring),
+        and scans of the copy skip the cluster cache. For cosine the copy holds unit vectors and the
+        factor is -1 (0 for a zero vector), so ranking a row is one dot product. None when the index has
+        no dense vectors.
         """
         with self._arena_lock:
             if self._arena is None:
@@ -395,12 +489,23 @@ class PublishedIndex:
                 present = [part for part in parts if part is not None]
                 if len(present) != len(parts) or not present:
                     return None
-                arena = (
-                    np.concatenate([part[0] for part in present]),
-                    np.concatenate([part[1] for part in present]),
-                )
-                self._arena = arena
+                vectors = np.concatenate([part[0] for part in present])
+                factor = np.concatenate([part[1] for part in present])
+                if self.spec.metric == "cosine":
+                    # factor is -1/|x|: scaling by its negation normalises, and zero rows stay zero.
+                    np.multiply(vectors, np.negative(factor)[:, None], out=vectors)
+                    factor = np.where(factor != 0, np.float32(-1.0), np.float32(0.0)).astype(np.float32)
+                self._arena = (vectors, factor)
             return self._arena
+
+    def keep_in_memory(self, max_bytes: int) -> None:
+        """Make the in-memory copy (:meth:`prepare_arena`) if the index is clustered and fits ``max_bytes``.
+
+        A flat index is one contiguous scan already.
+        """
+        dimension = self.spec.dimension
+        if self.centroids is not None and dimension and 0 < self.count * dimension * 4 <= max_bytes:
+            self.prepare_arena()
 
     def _global_column(self, field: str) -> MetadataColumn | None:
         """One metadata field over every cluster, rows numbered cluster after cluster (cached)."""
