@@ -53,8 +53,9 @@ MAX_SAMPLE: Final = 100_000
 CONVERGENCE_TOLERANCE: Final = 1e-4
 """Training stops once an iteration lowers the objective by less than this fraction."""
 DEFAULT_REASSIGN_NEIGHBOURS: Final = 256
-"""Candidate centroids per cluster in :func:`reassign_nearby`: at 1M x 128 with 2,300 clusters, 32 undid
-half the drift of incremental builds and 256 all of it (as a full assignment does, at 1/15 of the cost)."""
+"""The most candidate centroids per cluster in :func:`refine` (an eighth of the clusters, at least 16,
+below that): at 1M x 128 with 2,300 clusters, 32 undid half the drift of incremental builds and 256 all
+of it, as a full assignment does at 1/15 of the cost."""
 DEFAULT_REFINE_ROUNDS: Final = 3
 """Lloyd rounds of :func:`refine`."""
 
@@ -306,7 +307,7 @@ def refine(
     *,
     metric: Metric,
     rounds: int = DEFAULT_REFINE_ROUNDS,
-    neighbours: int = DEFAULT_REASSIGN_NEIGHBOURS,
+    neighbours: int | None = None,
 ) -> npt.NDArray[np.int32]:
     """Lloyd rounds over every vector, each assignment restricted to neighbourhoods; the new labels.
 
@@ -321,7 +322,9 @@ def refine(
         centroids: ``(k, d)`` current centroids (kept for clusters that end up empty).
         metric: The index metric.
         rounds: Lloyd rounds.
-        neighbours: Candidate centroids per cluster in each assignment.
+        neighbours: Candidate centroids per cluster in each assignment; default
+            ``min(DEFAULT_REASSIGN_NEIGHBOURS, max(16, k // 8))``, which bounds a round's cost at high
+            dimensions and few clusters, where drift matters less.
 
     Returns:
         ``(n,)`` int32 cluster indices; the caller computes the final centroids from its members.
@@ -332,6 +335,8 @@ def refine(
     if metric == "cosine":
         data = _normalised(data)
     current = np.asarray(labels, dtype=np.int32)
+    if neighbours is None:
+        neighbours = min(DEFAULT_REASSIGN_NEIGHBOURS, max(16, len(centers) // 8))
     for _ in range(rounds):
         centers = _update(data, current, centers, metric)
         order = np.argsort(current, kind="stable")
