@@ -27,8 +27,8 @@ class EngineConfig:
         sparse_chunk_records: Records per cluster file of a sparse-only index (no centroids there).
         probe_fraction: Share of clusters a query scans by default (``scanFactor`` multiplies it).
         min_probe: The fewest clusters a query scans. With about 500 records per cluster, namespaces
-            below ~4k records are scanned whole; a million records (~2,300 clusters) probe 58 clusters,
-            about 2.5% of the data, for recall@10 0.95-0.96 (bench/RESULTS.md).
+            below ~4k records are scanned whole; a million records (~1,100 clusters) probe 45 clusters,
+            about 4% of the data, for recall@10 0.95-0.96 (bench/RESULTS.md).
         exact_filter_records: A dense query whose filter matches at most this many records scores
             exactly those records instead of probing clusters: exact results for selective filters.
             It reads the namespace's in-memory copy of its vectors (``memory_copy_max_bytes``); a
@@ -54,7 +54,7 @@ class EngineConfig:
     target_cluster_size: int = DEFAULT_TARGET_CLUSTER_SIZE
     flat_records: int = FLAT_RECORDS
     sparse_chunk_records: int = 16_384
-    probe_fraction: float = 0.025
+    probe_fraction: float = 0.04
     min_probe: int = 8
     exact_filter_records: int = 50_000
     memory_copy_max_bytes: int = 2 << 30

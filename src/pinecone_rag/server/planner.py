@@ -411,15 +411,13 @@ def _rank(
     if len(positions) < total:
         centers = centers[chosen]  # copying every centroid per query would cost more than ranking them
         squared = squared[chosen]
+    if metric == "cosine":
+        # Unit centroids, computed as nearest_clusters' callers do, so both rank ties alike.
+        lengths = np.sqrt(squared)[:, None]
+        centers = (centers / np.where(lengths > 0, lengths, 1.0)).astype(np.float32)
     dots = centers @ vector
-    if metric == "euclidean":
-        # ||c||^2 - 2 q.c orders like the distance; ||q||^2 is the same for every centroid.
-        key = squared - 2.0 * dots
-    elif metric == "cosine":
-        norms = np.sqrt(squared)
-        key = -dots / np.where(norms > 0.0, norms, 1.0)
-    else:
-        key = -dots
+    # ||c||^2 - 2 q.c orders like the euclidean distance; ||q||^2 is the same for every centroid.
+    key = squared - 2.0 * dots if metric == "euclidean" else -dots
     order = np.argsort(key, kind="stable")
     ranked: npt.NDArray[np.int64] = chosen[order]
     return ranked
