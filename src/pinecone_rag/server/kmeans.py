@@ -275,12 +275,24 @@ def reassign_nearby(
 
     Returns:
         ``(n,)`` int32 new cluster indices.
+
+    Raises:
+        ValueError: Bounds that are not ``k + 1`` ascending offsets from 0 to ``n``, ``neighbours < 1``,
+            mismatched shapes or an unknown metric.
     """
     data = _as_matrix(vectors)
     centers = _as_matrix(centroids, name="centroids")
     _check_metric(metric)
-    if len(bounds) != len(centers) + 1 or bounds[0] != 0 or bounds[-1] != len(data):
-        raise ValueError(f"bounds must be {len(centers) + 1} offsets from 0 to {len(data)}")
+    edges = np.asarray(bounds, dtype=np.int64)
+    if (
+        len(edges) != len(centers) + 1
+        or edges[0] != 0
+        or edges[-1] != len(data)
+        or np.any(np.diff(edges) < 0)
+    ):
+        raise ValueError(f"bounds must be {len(centers) + 1} ascending offsets from 0 to {len(data)}")
+    if neighbours < 1:
+        raise ValueError(f"neighbours must be >= 1, got {neighbours}")
     if metric == "cosine":
         centers = _normalised(centers)
     candidates = _nearby_centroids(centers, metric, neighbours)
