@@ -251,8 +251,8 @@ def render(
         "  compared with that same in-process setting. `info`: the 10x target applies at >= 1M records only.",
         "- Filtered vs unfiltered: the same queries at the server default, in-process. A filter matching at",
         "  most `exact_filter_records` (50,000) records is answered exactly from the rows it selects; the",
-        "  first query with a filter evaluates it over every record (remembered per filter until the next",
-        "  publish) and the first selective one copies the vectors into one array: see `first query ms`.",
+        "  first query with a filter evaluates it over every record and, when selective, gathers its rows'",
+        "  vectors into one block (both remembered per filter until the next publish): see `first query ms`.",
         "",
     ]
     for outcome in outcomes:
