@@ -99,7 +99,7 @@ PLOT_NAME = "engine_recall_latency.png"
 NAMESPACE = "bench"
 INDEX_NAME = "engine-bench"
 UPSERT_BATCH = 1000
-WARM_UP = 5
+WARM_UP = 50  # queries before each contender's first series (caches, page tables, CPU frequency)
 # scan_factor values of the sweep over the API's range, the same grid for both engines (FAISS gets the
 # probe counts our planner derives from each); the server default is also measured as its own row.
 FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -301,6 +301,9 @@ def run_in_process(dataset: Dataset, tmp: Path, sweep: Limits) -> Outcome:
     ours = InProcess(tmp / f"in-process-{dataset.name}", dataset.dimension)
     try:
         ingest_s, build_s = ours.load(dataset)
+        # The last build's files may still be written back to disk: let that finish before timing, so
+        # the first series does not share the machine with it (FAISS writes nothing).
+        os.sync()
         clusters = ours.engine.cluster_count(NAMESPACE)
         nlist = clusters if clusters > 0 else choose_k(dataset.count)
         outcome = Outcome(dataset, clusters, nlist)
