@@ -102,7 +102,7 @@ UPSERT_BATCH = 1000
 WARM_UP = 50  # queries before each contender's first series (caches, page tables, CPU frequency)
 # scan_factor values of the sweep over the API's range, the same grid for both engines (FAISS gets the
 # probe counts our planner derives from each); the server default is also measured as its own row.
-FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+FACTORS = (0.5, 0.75, 0.875, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 MAX_CANDIDATES_LIMIT = 100_000  # the API's ceiling
 
 
