@@ -280,8 +280,10 @@ class Builder:
                 members = np.flatnonzero(labels == position)
                 groups[position] = fresh.take(members, self.spec.dimension)
         touched = set(groups) | {base.index(cid) for cid in removed if cid in published.counts}
-        # A build that rewrites most clusters anyway also moves every record to its nearest centroid
-        # (kmeans.reassign_nearby): reading the rest costs less than the drift it undoes.
+        # A build that rewrites most clusters anyway also runs Lloyd rounds over every record, each
+        # choosing among the centroids near its own (kmeans.refine): records placed by earlier builds
+        # drift from their best cluster as centroids move and split, and reading the rest of the
+        # clusters costs less than the extra data queries would otherwise scan.
         regroup = 2 * len(touched) >= len(base)
         if regroup:
             touched = set(range(len(base)))

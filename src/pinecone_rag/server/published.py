@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 _FILTERS_REMEMBERED: Final = 64
 """Filters whose matches an index remembers (see :meth:`PublishedIndex._filter_matches`)..."""
 _FILTER_MEMORY_BYTES: Final = 64 << 20
-_GATHERED_MAX_BYTES: Final = 16 << 20
 """...within this many bytes (a non-selective filter's mask costs a byte per record)."""
+_GATHERED_MAX_BYTES: Final = 16 << 20
+"""The largest block of vectors a remembered selective filter keeps gathered (``_FilterMatches``)."""
 _ROW_BITS: Final = 32
 _ROW_MASK: Final = (1 << _ROW_BITS) - 1
 
