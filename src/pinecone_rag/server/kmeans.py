@@ -303,12 +303,7 @@ def reassign_nearby(
         if start == end:
             continue
         near = candidates[cluster]
-        cost = data[start:end] @ centers[near].T
-        if bias is None:
-            np.negative(cost, out=cost)
-        else:
-            cost *= -2.0
-            cost += bias[near]
+        cost = _as_cost(data[start:end] @ centers[near].T, None if bias is None else bias[near])
         labels[start:end] = near[np.argmin(cost, axis=1)]
     return labels
 
@@ -531,16 +526,27 @@ def _nearest(
     bias = None if metric == "cosine" else np.einsum("ij,ij->i", centers32, centers32)
     for start in range(0, count, rows):
         block = np.asarray(data[start : start + rows], dtype=np.float32)
-        cost = block @ transposed
-        if bias is None:
-            np.negative(cost, out=cost)
-        else:
-            cost *= -2.0
-            cost += bias
+        cost = _as_cost(block @ transposed, bias)
         index = np.argmin(cost, axis=1)
         labels[start : start + len(block)] = index
         best[start : start + len(block)] = np.take_along_axis(cost, index[:, None], axis=1)[:, 0]
     return labels, best
+
+
+def _as_cost(
+    products: npt.NDArray[np.float32], bias: npt.NDArray[np.float32] | None
+) -> npt.NDArray[np.float32]:
+    """Turn dot products ``x.c`` into :func:`_nearest`'s costs, in place.
+
+    ``-x.c`` without ``bias``, else ``bias - 2 x.c`` with ``bias = ||c||^2``: lower is nearer, and the
+    row's own norm, the same for every centroid, is left out.
+    """
+    if bias is None:
+        np.negative(products, out=products)
+    else:
+        products *= -2.0
+        products += bias
+    return products
 
 
 def _nearby_centroids(centers: npt.NDArray[np.float32], metric: Metric, count: int) -> npt.NDArray[np.int64]:
@@ -551,12 +557,7 @@ def _nearby_centroids(centers: npt.NDArray[np.float32], metric: Metric, count: i
     bias = None if metric == "cosine" else np.einsum("ij,ij->i", centers, centers)
     rows = max(1, _CHUNK_BYTES // (4 * len(centers)))
     for start in range(0, len(centers), rows):
-        cost = centers[start : start + rows] @ centers.T
-        if bias is None:
-            np.negative(cost, out=cost)
-        else:
-            cost *= -2.0
-            cost += bias
+        cost = _as_cost(centers[start : start + rows] @ centers.T, bias)
         own = np.arange(len(cost))
         cost[own, own + start] = -np.inf  # kept among the candidates even when centroids coincide
         table[start : start + len(cost)] = np.argpartition(cost, count - 1, axis=1)[:, :count]
