@@ -22,6 +22,18 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import orjson
 
+from pinecone_rag.client._record_checks import (
+    MAX_ID_LENGTH,
+    REAL_KINDS,
+    check_id,
+    clean_metadata,
+    dense_float32,
+    dense_source,
+    not_finite,
+    record_error,
+    sparse_pair,
+    type_name,
+)
 from pinecone_rag.errors import ConfigurationError, RecordError
 from pinecone_rag.models import SparseValues, Vector
 
@@ -36,7 +48,6 @@ MAX_BATCH_RECORDS = 1000
 """Pinecone accepts at most this many records per upsert request."""
 DEFAULT_MAX_BATCH_BYTES = 2_000_000 - 64 * 1024
 """The 2 MB request limit less headroom for the namespace, framing and estimate error."""
-MAX_ID_LENGTH = 512
 
 # Per-record protobuf framing: the Vector's tag and length, plus the tags and lengths of its fields.
 _RECORD_OVERHEAD = 16
@@ -47,16 +58,10 @@ _BYTES_PER_SPARSE_ENTRY = 9
 _BYTES_PER_METADATA_KEY = 12
 # A list item is a Value message (tag, length, string tag and length) where JSON spends quotes and a comma.
 _BYTES_PER_LIST_ITEM = 3
-_F32_MAX = float(np.finfo(np.float32).max)
-_UINT32_LIMIT = 2**32
-_REAL_KINDS = "fiu"
-_NUMBER_TYPES = (int, float, np.integer, np.floating)
 _RECORD_KEYS = frozenset({"id", "values", "sparse_values", "sparseValues", "metadata"})
-_SPARSE_KEYS = frozenset({"indices", "values"})
 _DATAFRAME_COLUMNS = ("id", "values", "sparse_values", "metadata")
 # Rows per finiteness check of a matrix: bounds the temporary boolean array to a few MB.
 _FINITE_CHECK_ELEMENTS = 4_000_000
-_SHOWN_ID_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,185 +108,6 @@ class NormalizedRecord(NamedTuple):
     estimated_bytes: int
 
 
-# --------------------------------------------------------------------------------------------- messages
-def _label(position: int, record_id: object) -> str:
-    if isinstance(record_id, str) and record_id:
-        shown = record_id if len(record_id) <= _SHOWN_ID_CHARS else record_id[: _SHOWN_ID_CHARS - 3] + "..."
-        return f"Record #{position} ({shown!r})"
-    return f"Record #{position}"
-
-
-def _error(position: int, record_id: object, problem: str) -> RecordError:
-    return RecordError(f"{_label(position, record_id)}: {problem}.")
-
-
-def _type_name(value: object) -> str:
-    return "None" if value is None else type(value).__name__
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "None"
-    text = repr(value)
-    if len(text) > 40:
-        return f"a {_type_name(value)}"
-    return f"{text} ({_type_name(value)})"
-
-
-def _not_numbers(field: str, source: object, array: npt.NDArray[Any]) -> str:
-    """Why ``source`` (converted to ``array``) is not a sequence of real numbers."""
-    problem = f"{field} must be a flat sequence of numbers"
-    if isinstance(source, np.ndarray):
-        return f"{problem}, got an array of dtype {source.dtype}"
-    if not isinstance(source, Sequence):
-        return f"{problem}, got {_type_name(source)}"
-    for i, item in enumerate(source):
-        if isinstance(item, bool | np.bool_) or not isinstance(item, _NUMBER_TYPES):
-            return f"{problem}; {field}[{i}] is {_describe(item)}"
-    return f"{problem}, got elements of type {array.dtype}"
-
-
-def _not_finite(field: str, source: Any, index: int) -> str:
-    """Why element ``index`` of ``source`` is not a finite float32."""
-    item = source[index]
-    try:
-        number = float(item)
-    except (TypeError, ValueError):
-        return f"{field}[{index}] is {_describe(item)}, not a number"
-    if math.isfinite(number):
-        return f"{field}[{index}] = {number!r} is outside the float32 range"
-    return f"{field}[{index}] is {number} (NaN and infinity are not allowed)"
-
-
-# ------------------------------------------------------------------------------------------ validation
-def _check_id(value: object, position: int) -> str:
-    if not isinstance(value, str):
-        raise _error(position, None, f"id must be a non-empty string, got {_type_name(value)}")
-    if not value:
-        raise _error(position, None, "id must be a non-empty string, got ''")
-    if len(value) > MAX_ID_LENGTH:
-        raise _error(position, value, f"id is {len(value)} characters long; the limit is {MAX_ID_LENGTH}")
-    return value
-
-
-def _real_vector(source: object, field: str, position: int, record_id: str) -> npt.NDArray[Any]:
-    """``source`` as a 1-D array of a real dtype (not yet float32); may be empty."""
-    if isinstance(source, str | bytes | bytearray):
-        got = _type_name(source)
-        raise _error(position, record_id, f"{field} must be a flat sequence of numbers, got {got}")
-    try:
-        array = np.asarray(source)
-    except (TypeError, ValueError):
-        raise _error(position, record_id, _not_numbers(field, source, np.empty(0, dtype=object))) from None
-    if array.ndim != 1:
-        if array.ndim == 0:
-            got = _type_name(source)
-        else:
-            what = "an array" if isinstance(source, np.ndarray) else "nested sequences"
-            got = f"{what} of shape {array.shape}"
-        raise _error(position, record_id, f"{field} must be a flat sequence of numbers, got {got}")
-    if array.dtype.kind not in _REAL_KINDS and array.size:
-        raise _error(position, record_id, _not_numbers(field, source, array))
-    return array
-
-
-def _dense_source(values: object, position: int, record_id: str) -> npt.NDArray[Any] | None:
-    if values is None:
-        return None
-    array = _real_vector(values, "values", position, record_id)
-    return array if array.size else None
-
-
-def _as_float32(array: npt.NDArray[Any]) -> FloatArray:
-    if array.dtype == np.float32:
-        return array
-    with np.errstate(over="ignore"):  # overflow becomes inf, which the caller reports
-        return array.astype(np.float32)
-
-
-def _dense_float32(source: npt.NDArray[Any], position: int, record_id: str) -> FloatArray:
-    values = np.ascontiguousarray(_as_float32(source))
-    finite = np.isfinite(values)
-    if not finite.all():
-        raise _error(position, record_id, _not_finite("values", source, int(np.argmin(finite))))
-    return values
-
-
-def _sparse_pair(sparse: object, position: int, record_id: str) -> SparsePair | None:
-    if sparse is None:
-        return None
-    if isinstance(sparse, SparseValues):
-        raw_indices: object = sparse.indices
-        raw_values: object = sparse.values
-    elif isinstance(sparse, Mapping):
-        keys = set(sparse)
-        if keys != _SPARSE_KEYS:
-            unknown = sorted(map(str, keys - _SPARSE_KEYS))
-            problem = f"unknown keys {unknown}" if unknown else f"missing {sorted(_SPARSE_KEYS - keys)}"
-            raise _error(position, record_id, f"sparse_values must have 'indices' and 'values' ({problem})")
-        raw_indices, raw_values = sparse["indices"], sparse["values"]
-    else:
-        raise _error(
-            position,
-            record_id,
-            "sparse_values must be a SparseValues or a dict with 'indices' and 'values', "
-            f"got {_type_name(sparse)}",
-        )
-    indices = _sparse_indices(raw_indices, position, record_id)
-    values = _real_vector(raw_values, "sparse_values.values", position, record_id)
-    if len(indices) != len(values):
-        raise _error(
-            position, record_id, f"sparse_values has {len(indices)} indices but {len(values)} values"
-        )
-    if not len(values):
-        return None
-    return indices, _sparse_values(values, position, record_id)
-
-
-def _sparse_indices(source: object, position: int, record_id: str) -> IndexArray:
-    field = "sparse_values.indices"
-    array = _real_vector(source, field, position, record_id)
-    if not array.size:
-        return np.empty(0, dtype=np.uint32)
-    if array.dtype.kind not in "iu":
-        raise _error(position, record_id, f"{field} must be integers, got {array.dtype}")
-    if array.dtype.kind == "i" and array.min() < 0:
-        bad = int(np.argmax(array < 0))
-        raise _error(position, record_id, f"{field}[{bad}] = {int(array[bad])} is negative")
-    if array.dtype.itemsize > 4 and array.max() >= _UINT32_LIMIT:
-        bad = int(np.argmax(array >= _UINT32_LIMIT))
-        problem = f"{field}[{bad}] = {int(array[bad])} does not fit in 32 bits (max {_UINT32_LIMIT - 1})"
-        raise _error(position, record_id, problem)
-    return array.astype(np.uint32, copy=False)
-
-
-def _sparse_values(array: npt.NDArray[Any], position: int, record_id: str) -> FloatArray:
-    if array.dtype.kind == "f":
-        # One comparison rejects NaN, infinity and values float32 cannot hold, so the cast cannot overflow.
-        valid = np.abs(array) <= _F32_MAX
-        if not valid.all():
-            problem = _not_finite("sparse_values.values", array, int(np.argmin(valid)))
-            raise _error(position, record_id, problem)
-    return array.astype(np.float32, copy=False)
-
-
-def _clean_metadata(metadata: object, position: int, record_id: str) -> dict[str, Any] | None:
-    """The metadata without None-valued keys (copied only when something is dropped), or None if empty."""
-    if metadata is None:
-        return None
-    if not isinstance(metadata, Mapping):
-        raise _error(position, record_id, f"metadata must be a dict, got {_type_name(metadata)}")
-    has_none = False
-    for key, value in metadata.items():
-        if not isinstance(key, str):
-            raise _error(position, record_id, f"metadata keys must be strings, got {_describe(key)}")
-        if value is None:
-            has_none = True
-    if isinstance(metadata, dict) and not has_none:
-        return metadata or None
-    return {key: value for key, value in metadata.items() if value is not None} or None
-
-
 def _metadata_bytes(metadata: dict[str, Any] | None) -> int:
     if not metadata:
         return 0
@@ -307,7 +133,7 @@ def _fields(record: object, position: int) -> tuple[object, object, object, obje
     """(id, values, sparse, metadata) of any accepted record form, unvalidated."""
     if isinstance(record, tuple):
         if not 2 <= len(record) <= 4:
-            raise _error(
+            raise record_error(
                 position,
                 None,
                 "a tuple record must be (id, values), (id, values, metadata) or "
@@ -320,36 +146,36 @@ def _fields(record: object, position: int) -> tuple[object, object, object, obje
     if isinstance(record, Mapping):
         unknown = record.keys() - _RECORD_KEYS
         if unknown:
-            raise _error(
+            raise record_error(
                 position,
                 record.get("id"),
                 f"unknown keys {sorted(map(str, unknown))}; "
                 "a record dict has id, values, sparse_values, metadata",
             )
         if "id" not in record:
-            raise _error(position, None, "the record dict has no 'id'")
+            raise record_error(position, None, "the record dict has no 'id'")
         if "sparse_values" in record and "sparseValues" in record:
-            raise _error(position, record["id"], "give sparse_values or sparseValues, not both")
+            raise record_error(position, record["id"], "give sparse_values or sparseValues, not both")
         sparse = record["sparse_values"] if "sparse_values" in record else record.get("sparseValues")
         return record["id"], record.get("values"), sparse, record.get("metadata")
     hint = " (to upsert a matrix, pass ids=[...] with it)" if isinstance(record, np.ndarray) else ""
-    raise _error(
+    raise record_error(
         position,
         None,
         "expected a Vector, a dict or a tuple (id, values[, metadata[, sparse_values]]), "
-        f"got {_type_name(record)}{hint}",
+        f"got {type_name(record)}{hint}",
     )
 
 
 def _normalize(record: object, position: int) -> NormalizedRecord:
     """Validate a record; dense values stay in their real dtype (cast and checked per batch)."""
     raw_id, raw_values, raw_sparse, raw_metadata = _fields(record, position)
-    record_id = _check_id(raw_id, position)
-    values = _dense_source(raw_values, position, record_id)
-    sparse = _sparse_pair(raw_sparse, position, record_id)
-    metadata = _clean_metadata(raw_metadata, position, record_id)
+    record_id = check_id(raw_id, position)
+    values = dense_source(raw_values, position, record_id)
+    sparse = sparse_pair(raw_sparse, position, record_id)
+    metadata = clean_metadata(raw_metadata, position, record_id)
     if values is None and sparse is None:
-        raise _error(position, record_id, "has neither dense values nor sparse values")
+        raise record_error(position, record_id, "has neither dense values nor sparse values")
     size = _record_bytes(
         record_id,
         0 if values is None else len(values),
@@ -383,7 +209,7 @@ def normalize_record(record: object, position: int) -> NormalizedRecord:
     normalized = _normalize(record, position)
     if normalized.values is None:
         return normalized
-    return normalized._replace(values=_dense_float32(normalized.values, position, normalized.id))
+    return normalized._replace(values=dense_float32(normalized.values, position, normalized.id))
 
 
 def _dimension(record: NormalizedRecord) -> int:
@@ -399,7 +225,7 @@ def _dimension_error(record: NormalizedRecord, position: int, first: NormalizedR
         first_has = str(theirs)
     else:
         first_has = f"{theirs} dense values"
-    return _error(
+    return record_error(
         position,
         record.id,
         f"has {has}, but record #0 ({first.id!r}) has {first_has}; "
@@ -424,7 +250,7 @@ def _assemble(records: list[NormalizedRecord], start: int) -> RecordBatch:
         if not finite.all():
             row = int(np.argmin(finite.all(axis=1)))
             column = int(np.argmin(finite[row]))
-            raise _error(start + row, ids[row], _not_finite("values", rows[row], column))
+            raise record_error(start + row, ids[row], not_finite("values", rows[row], column))
     return RecordBatch(
         ids=ids,
         dense=dense,
@@ -448,7 +274,7 @@ def _records_per_batch(batch_size: int | None, max_batch_bytes: int, max_batch_r
 
 
 def _too_big(position: int, record_id: str, size: int, max_batch_bytes: int) -> RecordError:
-    return _error(
+    return record_error(
         position,
         record_id,
         f"is about {size:,} bytes encoded, more than the {max_batch_bytes:,}-byte request budget; "
@@ -521,7 +347,7 @@ def _as_matrix(matrix: object) -> FloatArray:
         array = np.asarray(matrix)
     except (TypeError, ValueError):
         raise RecordError("The matrix must be a 2-D array of numbers, with rows of equal length.") from None
-    if array.dtype.kind not in _REAL_KINDS:
+    if array.dtype.kind not in REAL_KINDS:
         raise RecordError(f"The matrix must hold real numbers, got dtype {array.dtype}.")
     with np.errstate(over="ignore"):  # overflow becomes inf, reported by the finiteness check
         dense = np.ascontiguousarray(array, dtype=np.float32)
@@ -545,7 +371,7 @@ def _check_finite_rows(dense: FloatArray, source: Any, ids: list[str]) -> None:
             row = int(np.argmin(finite_rows))
             column = int(np.argmin(finite[row]))
             position = begin + row
-            raise _error(position, ids[position], _not_finite("values", source[position], column))
+            raise record_error(position, ids[position], not_finite("values", source[position], column))
 
 
 def batches_from_matrix(
@@ -596,7 +422,7 @@ def batches_from_matrix(
     sparse_list = (
         None
         if sparse is None
-        else [_sparse_pair(item, position, id_list[position]) for position, item in enumerate(sparse)]
+        else [sparse_pair(item, position, id_list[position]) for position, item in enumerate(sparse)]
     )
     # Every record's estimated size (see RecordBatch), as one array: this runs for every record.
     sizes = np.asarray(id_sizes, dtype=np.int64) + (_RECORD_OVERHEAD + 4 * dimension)
@@ -612,7 +438,7 @@ def batches_from_matrix(
         missing = [0]
     too_big = np.flatnonzero(sizes > max_batch_bytes)
     if missing and (not len(too_big) or missing[0] <= too_big[0]):  # the first problem in input order
-        raise _error(missing[0], id_list[missing[0]], "has neither dense values nor sparse values")
+        raise record_error(missing[0], id_list[missing[0]], "has neither dense values nor sparse values")
     if len(too_big):
         position = int(too_big[0])
         raise _too_big(position, id_list[position], int(sizes[position]), max_batch_bytes)
@@ -628,15 +454,15 @@ def batches_from_matrix(
 
 
 def _checked_ids(ids: Sequence[str]) -> tuple[list[str], list[int]]:
-    """The ids, checked as :func:`_check_id` checks each, and their UTF-8 sizes.
+    """The ids, checked as :func:`check_id` checks each, and their UTF-8 sizes.
 
     Plain ``str`` ids within the limits (the usual input) are checked with C-level iteration; otherwise
-    each id goes through :func:`_check_id`, which names the first bad one.
+    each id goes through :func:`check_id`, which names the first bad one.
     """
     id_list = list(ids)
     lengths = list(map(len, id_list)) if set(map(type, id_list)) == {str} else []
     if not lengths or min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:
-        id_list = [_check_id(record_id, position) for position, record_id in enumerate(id_list)]
+        id_list = [check_id(record_id, position) for position, record_id in enumerate(id_list)]
         lengths = list(map(len, id_list))
     if "".join(id_list).isascii():
         return id_list, lengths
@@ -644,7 +470,7 @@ def _checked_ids(ids: Sequence[str]) -> tuple[list[str], list[int]]:
 
 
 def _clean_metadata_column(metadata: Sequence[object], ids: list[str]) -> list[dict[str, Any] | None]:
-    """Every record's metadata as :func:`_clean_metadata` returns it, worked out key by key if possible.
+    """Every record's metadata as :func:`clean_metadata` returns it, worked out key by key if possible.
 
     When every record's metadata is a dict with the same string keys and no None values (one document
     schema, the usual input), the dicts are returned as they are after a check per key over a column of
@@ -659,7 +485,7 @@ def _clean_metadata_column(metadata: Sequence[object], ids: list[str]) -> list[d
                     return items if keys else [None] * len(items)
             except KeyError:  # the records have different keys
                 pass
-    return [_clean_metadata(item, position, ids[position]) for position, item in enumerate(items)]
+    return [clean_metadata(item, position, ids[position]) for position, item in enumerate(items)]
 
 
 _dumps_metadata = partial(orjson.dumps, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -764,7 +590,7 @@ def records_from_dataframe(df: Any) -> Iterator[object]:
     """
     columns = getattr(df, "columns", None)
     if columns is None:
-        raise RecordError(f"Expected a pandas DataFrame, got {_type_name(df)}.")
+        raise RecordError(f"Expected a pandas DataFrame, got {type_name(df)}.")
     names = list(columns)
     unknown = [name for name in names if name not in _DATAFRAME_COLUMNS]
     if unknown:
