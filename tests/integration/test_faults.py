@@ -452,7 +452,7 @@ class DiskFaults:
         self.blob_fsyncs_first_ok = 0  # ...after this many more have succeeded
         self.injected = 0
         self._lock = threading.Lock()
-        real_write, real_fsync = os.write, os.fsync
+        real_write, real_writev, real_fsync = os.write, os.writev, os.fsync
 
         def path_of(fd: int) -> str:
             try:
@@ -477,6 +477,13 @@ class DiskFaults:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return real_write(fd, data)
 
+        def writev(fd: int, pieces: Any) -> int:
+            if path_of(fd).endswith(".wal") and take("wal_writes"):
+                data = b"".join(map(bytes, pieces))
+                real_write(fd, data[: len(data) // 2])  # a short write, then the error
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_writev(fd, pieces)
+
         def fsync(fd: int) -> None:
             path = path_of(fd)
             if (path.endswith(".wal") and take("wal_fsyncs")) or (
@@ -486,6 +493,7 @@ class DiskFaults:
             real_fsync(fd)
 
         monkeypatch.setattr(os, "write", write)
+        monkeypatch.setattr(os, "writev", writev)
         monkeypatch.setattr(os, "fsync", fsync)
 
 

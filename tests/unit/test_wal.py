@@ -24,7 +24,7 @@ from pinecone_rag.server.blobstore import LocalBlobStore
 from pinecone_rag.server.cluster_cache import ClusterCache
 from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.namespace import Namespace, NamespaceInfo
-from pinecone_rag.server.ops import DeleteIdsOp, UpsertOp, encode_op
+from pinecone_rag.server.ops import DeleteIdsOp, UpsertOp, encode_op, encode_op_parts
 from pinecone_rag.server.records import IndexSpec, UpsertBatch
 
 
@@ -582,8 +582,10 @@ def fail_on(monkeypatch: pytest.MonkeyPatch, name: str, fd: int, *, partial: boo
     def fake(target: int, *args: Any) -> Any:
         if target != fd:
             return real(target, *args)
-        if partial and args and len(args[0]) > 1:
-            real(target, bytes(args[0][: len(args[0]) // 2]))
+        if partial and args:
+            data = b"".join(map(bytes, args[0])) if name == "writev" else bytes(args[0])
+            if len(data) > 1:
+                os.write(target, data[: len(data) // 2])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, name, fake)
@@ -599,7 +601,7 @@ def test_failed_append_leaves_nothing_and_appending_resumes(
     (segment,) = segments(tmp_path)
     size = segment.stat().st_size
     with monkeypatch.context() as patch:
-        fail_on(patch, "write", writer._fd, partial=True)
+        fail_on(patch, "writev", writer._fd, partial=True)
         with pytest.raises(OSError, match="No space"):
             writer.append(6, payload_for(6))
     # The half-written frame was cut, so the next append lands right after the last good record.
@@ -620,7 +622,7 @@ def test_writer_that_could_not_clean_up_refuses_appends_until_rolled_back(
     writer.sync()
     durable = writer.position()
     with monkeypatch.context() as patch:
-        fail_on(patch, "write", writer._fd, partial=True)
+        fail_on(patch, "writev", writer._fd, partial=True)
         fail_on(patch, "ftruncate", writer._fd)
         with pytest.raises(OSError):
             writer.append(4, payload_for(4))
@@ -783,3 +785,20 @@ def test_namespace_concurrent_writers_share_commits(tmp_path: Path) -> None:
     finally:
         namespace.close()
     assert [r.lsn for r in wal.recover(tmp_path / "ns" / "wal")] == list(range(1, 201))
+
+
+def test_a_payload_in_pieces_is_framed_and_written_as_if_joined(tmp_path: Path) -> None:
+    dense = np.arange(12, dtype=np.float32).reshape(4, 3)
+    op = UpsertOp(UpsertBatch(["a", "b", "c", "d"], dense, [None] * 4, [{"k": "v"}, None, None, None]))
+    pieces = encode_op_parts(op)
+    assert any(isinstance(piece, memoryview) for piece in pieces)  # the values are not copied
+    assert b"".join(pieces) == encode_op(op)
+    writer = wal.WalWriter(tmp_path, 1)
+    writer.append(1, pieces)
+    writer.append(2, encode_op(op))
+    writer.sync()
+    writer.close()
+    (segment,) = sorted(tmp_path.glob("*.wal"))
+    body = segment.read_bytes()[len(wal.encode_segment_header(1)) :]
+    assert body == wal.encode_record(1, encode_op(op)) + wal.encode_record(2, encode_op(op))
+    assert [record.payload for record in wal.recover(tmp_path)] == [encode_op(op)] * 2

@@ -41,7 +41,7 @@ from pinecone_rag.server.builder import Builder, BuildReport
 from pinecone_rag.server.heap import release_free_memory
 from pinecone_rag.server.manifest import garbage_collect, load_current
 from pinecone_rag.server.namespace_state import NamespaceState
-from pinecone_rag.server.ops import Op, decode_op, encode_op
+from pinecone_rag.server.ops import Op, decode_op, encode_op_parts
 from pinecone_rag.server.published import PublishedIndex
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ class Namespace:
                 was neither acknowledged nor applied, and the log was cut back to its last synced
                 record, so later writes go on once space is back.
         """
-        payload = encode_op(op)
+        payload = encode_op_parts(op)
         self._check_capacity()
         with self._cond:
             # A failed append may have left bytes behind that must be cut off before anything is added.

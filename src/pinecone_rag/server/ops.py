@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from pinecone_rag.errors import DataLossError
@@ -31,6 +32,9 @@ OP_UPDATE_FILTER = 6
 
 _F32 = np.dtype("<f4")
 _U32 = np.dtype("<u4")
+
+Buffer = bytes | memoryview
+"""A piece of a payload: bytes, or a flat byte view of an array (its length is its size in bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,30 +84,42 @@ class UpdateFilterOp:
 Op = UpsertOp | DeleteIdsOp | DeleteFilterOp | DeleteAllOp | UpdateOp | UpdateFilterOp
 
 
-def _frame(code: int, header: dict[str, Any], blobs: list[bytes | memoryview]) -> bytes:
-    """The payload: head, JSON header, then the blobs (bytes, or views of arrays copied only here)."""
+def _frame(code: int, header: dict[str, Any], blobs: list[Buffer]) -> list[Buffer]:
+    """The payload's pieces: head, JSON header, then the blobs (bytes, or byte views of arrays)."""
     text = orjson.dumps(header)
-    return b"".join([_HEAD.pack(code, len(text)), text, *blobs])
+    return [_HEAD.pack(code, len(text)), text, *blobs]
+
+
+def _bytes_of(array: npt.NDArray[Any], dtype: np.dtype[Any]) -> Buffer:
+    """A flat byte view of ``array`` as ``dtype`` (a copy only when it is not that already)."""
+    return np.ascontiguousarray(array, dtype=dtype).reshape(-1).view(np.uint8).data
 
 
 def encode_op(op: Op) -> bytes:
     """Serialise an operation into a WAL payload."""
+    return b"".join(encode_op_parts(op))
+
+
+def encode_op_parts(op: Op) -> list[Buffer]:
+    """The WAL payload of an operation as pieces to write back to back (what :func:`encode_op` joins).
+
+    A batch's arrays are views, not copies: the log writes them straight from the request's buffers.
+    """
     if isinstance(op, UpsertOp):
         batch = op.batch
-        # The arrays go into the payload as they are: one copy of a batch's values, not two.
-        blobs: list[bytes | memoryview] = []
+        blobs: list[Buffer] = []
         dim = 0
         if batch.dense is not None:
             dim = int(batch.dense.shape[1])
-            blobs.append(np.ascontiguousarray(batch.dense, dtype=_F32).data)
+            blobs.append(_bytes_of(batch.dense, _F32))
         sparse = batch.sparse
         if sparse.count(None) == len(sparse):  # dense records (the usual upsert): no per-record work
             nnz = [-1] * len(sparse)
         else:
             nnz = [-1 if s is None else len(s.indices) for s in sparse]
             present = [s for s in sparse if s is not None]
-            blobs.append(np.concatenate([s.indices for s in present]).astype(_U32, copy=False).data)
-            blobs.append(np.concatenate([s.values for s in present]).astype(_F32, copy=False).data)
+            blobs.append(_bytes_of(np.concatenate([s.indices for s in present]), _U32))
+            blobs.append(_bytes_of(np.concatenate([s.values for s in present]), _F32))
         return _frame(OP_UPSERT, {"ids": batch.ids, "dim": dim, "nnz": nnz, "md": batch.metadata}, blobs)
     if isinstance(op, DeleteIdsOp):
         return _frame(OP_DELETE_IDS, {"ids": op.ids}, [])

@@ -24,8 +24,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pinecone_rag.errors import DataLossError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
+
+    from pinecone_rag.server.ops import Buffer
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +64,28 @@ def encode_segment_header(first_lsn: int) -> bytes:
 
 def encode_record(lsn: int, payload: bytes) -> bytes:
     """Frame one record: ``length | crc32 | lsn | payload`` (little-endian)."""
+    return b"".join(_frame_pieces(lsn, [payload]))
+
+
+def _frame_pieces(lsn: int, payload: Sequence[Buffer]) -> list[Buffer]:
+    """The frame of a record whose payload is ``payload``'s pieces back to back, as pieces too."""
     lsn_bytes = _LSN.pack(lsn)
-    crc = zlib.crc32(payload, zlib.crc32(lsn_bytes))
-    return struct.pack("<II", len(payload) + _LSN.size, crc) + lsn_bytes + payload
+    crc = zlib.crc32(lsn_bytes)
+    size = _LSN.size
+    for piece in payload:
+        crc = zlib.crc32(piece, crc)
+        size += len(piece)
+    return [struct.pack("<II", size, crc), lsn_bytes, *payload]
+
+
+def _write_all(fd: int, pieces: list[Buffer]) -> None:
+    """Write ``pieces`` back to back with one system call (a second one for what a short write left)."""
+    written = os.writev(fd, pieces)
+    total = sum(len(piece) for piece in pieces)
+    if written < total:
+        rest = b"".join(bytes(piece) for piece in pieces)[written:]
+        while rest:
+            rest = rest[os.write(fd, rest) :]
 
 
 def _segments(directory: Path) -> list[Path]:
@@ -364,8 +385,11 @@ class WalWriter:
         fsync_directory(self._directory)
         return fd, path, len(header)
 
-    def append(self, lsn: int, payload: bytes) -> None:
+    def append(self, lsn: int, payload: bytes | Sequence[Buffer]) -> None:
         """Write one record to the OS (not yet durable).
+
+        ``payload`` may come in pieces (:func:`pinecone_rag.server.ops.encode_op_parts`): they are
+        checksummed and written where they are, without being joined first.
 
         Raises:
             OSError: The record was not written (a full disk, typically). Nothing of it stays in the
@@ -375,11 +399,9 @@ class WalWriter:
             raise OSError(errno.EIO, "the log must be rolled back after a failed write")
         if self._size >= self._segment_bytes:
             self._rotate(lsn)
-        frame = encode_record(lsn, payload)
+        pieces = _frame_pieces(lsn, [payload] if isinstance(payload, bytes) else payload)
         try:
-            written = os.write(self._fd, frame)
-            while written < len(frame):
-                written += os.write(self._fd, frame[written:])
+            _write_all(self._fd, pieces)
         except BaseException:
             # A partial frame would be cut at recovery anyway, but the next append would land behind it;
             # truncating keeps the live segment clean. If even that fails the caller must roll back.
@@ -388,7 +410,7 @@ class WalWriter:
             except OSError:
                 self.broken = True
             raise
-        self._size += len(frame)
+        self._size += sum(len(piece) for piece in pieces)
 
     def _rotate(self, first_lsn: int) -> None:
         try:
