@@ -292,6 +292,7 @@ CRASHY_ENGINE = json.dumps(
         "target_cluster_size": 64,
         "flat_records": 0,
         "build_growth": 0.05,
+        "build_stream_bytes": 0,  # build while writes stream in, not only after
         "min_probe": 1000,
     }
 )

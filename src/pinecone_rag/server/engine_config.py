@@ -17,6 +17,14 @@ class EngineConfig:
         build_growth: ...or this fraction of the published records, whichever is more (so the cost of
             rewriting clusters stays proportional to what was written)...
         build_idle_s: ...or once the namespace has had no write for this long.
+        build_stream_bytes: While writes stream into a namespace (the last one came less than
+            ``build_idle_s`` ago), the builder waits until its freshness layer holds this many bytes of
+            vectors, or a quarter of ``freshness_max_records``, before building; the pause after the
+            stream starts the build at once. A build competes with ingest for the CPU and the
+            interpreter, and one build after a stream does the work of the several it replaces (each
+            rewrites the clusters the previous one wrote). The price: queries during a bulk load scan
+            up to this much by brute force (256 MiB: 87k x 768 in ~20 ms, bench/RESULTS.md). 0 builds
+            at the thresholds above even while writes stream in.
         freshness_max_records: Writes are refused with RESOURCE_EXHAUSTED (429 over REST) while the
             freshness layers of a namespace hold this many records, until the builder catches up.
         freshness_max_bytes: The same cap in bytes of vector data.
@@ -49,6 +57,7 @@ class EngineConfig:
     build_min_records: int = 10_000
     build_growth: float = 0.5
     build_idle_s: float = 0.5
+    build_stream_bytes: int = 256 << 20
     freshness_max_records: int = 500_000
     freshness_max_bytes: int = 1 << 30
     target_cluster_size: int = DEFAULT_TARGET_CLUSTER_SIZE
@@ -65,8 +74,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.build_min_records < 1 or self.target_cluster_size < 2 or self.sparse_chunk_records < 1:
             raise ValueError("build_min_records, target_cluster_size and sparse_chunk_records must be >= 1")
-        if self.flat_records < 0 or self.memory_copy_max_bytes < 0:
-            raise ValueError("flat_records and memory_copy_max_bytes must be >= 0")
+        if self.flat_records < 0 or self.memory_copy_max_bytes < 0 or self.build_stream_bytes < 0:
+            raise ValueError("flat_records, memory_copy_max_bytes and build_stream_bytes must be >= 0")
         if self.freshness_max_records <= self.build_min_records:
             raise ValueError("freshness_max_records must exceed build_min_records")
         if not 0 < self.probe_fraction <= 1:

@@ -401,9 +401,15 @@ class Namespace:
             return False
         if self.build_requested:
             return True
-        pending = len(state.active.state) + len(state.active.deleted)
-        threshold = max(config.build_min_records, int(config.build_growth * state.published.count))
-        return pending >= threshold or now - self.last_write >= config.build_idle_s
+        if now - self.last_write >= config.build_idle_s:
+            return True
+        active = state.active.state
+        pending = len(active) + len(state.active.deleted)
+        if pending < max(config.build_min_records, int(config.build_growth * state.published.count)):
+            return False
+        # Writes are streaming in: one build once they pause costs less than several meanwhile (see
+        # EngineConfig.build_stream_bytes), as long as the freshness layer stays small enough to scan.
+        return active.nbytes >= config.build_stream_bytes or pending >= config.freshness_max_records // 4
 
     def build(self) -> BuildReport | None:
         """Run one build (see the module docstring); None when there was nothing to build.
