@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -55,6 +55,9 @@ if TYPE_CHECKING:
     from pinecone_rag.server.records import IndexSpec, Metadata, Metric, SparseVector
 
 logger = logging.getLogger(__name__)
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -95,11 +98,16 @@ class _Group:
         block = self.block(dimension)
         rows = positions.tolist()
         return _Group(
-            [self.ids[i] for i in rows],
+            _pick(self.ids, rows),
             [] if block is None else [block[positions]],
-            [self.sparse[i] for i in rows],
-            [self.metadata[i] for i in rows],
+            _pick(self.sparse, rows),
+            _pick(self.metadata, rows),
         )
+
+
+def _pick(values: list[_T], rows: list[int]) -> list[_T]:
+    """``[values[row] for row in rows]``, with the loop in C (this runs for every record a build moves)."""
+    return list(map(values.__getitem__, rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,18 +200,22 @@ class Builder:
         """The rows of an old cluster that survive, copied out of the file."""
         file = published.file(cluster_id)
         gone = removed.get(cluster_id, frozenset())
-        keep = np.asarray([row for row in range(file.count) if row not in gone], dtype=np.int64)
+        keep = np.arange(file.count, dtype=np.int64)
+        if gone:
+            keep = np.setdiff1d(keep, np.fromiter(gone, dtype=np.int64, count=len(gone)), assume_unique=True)
         group = _Group()
         if not len(keep):
             return group
         all_ids = file.ids
         all_metadata = file.metadata
         rows = keep.tolist()
-        dense = None if file.dense is None else np.array(file.dense[keep], dtype=np.float32)
+        dense = None
+        if file.dense is not None:  # one copy out of the mapped file, not two
+            dense = np.array(file.dense[keep] if gone else file.dense, dtype=np.float32)
         sparse: list[SparseVector | None] = (
             [file.sparse_row(row) for row in rows] if file.sparse is not None else [None] * len(rows)
         )
-        group.extend([all_ids[row] for row in rows], dense, sparse, [all_metadata[row] for row in rows])
+        group.extend(_pick(all_ids, rows), dense, sparse, _pick(all_metadata, rows))
         return group
 
     def _chunked(
@@ -334,11 +346,12 @@ class Builder:
         """``groups`` after a few Lloyd rounds over all their records (:func:`kmeans.refine`)."""
         dimension = self.spec.dimension
         everything = _Group()
+        # Stand-ins only: refine's first round moves every centroid to its (non-empty) group's mean.
         centers = []
         for group in groups:
             dense = group.block(dimension)
             assert dense is not None
-            centers.append(_centroid(dense, self._metric))
+            centers.append(dense[0])
             everything.extend(group.ids, dense, group.sparse, group.metadata)
         block = everything.block(dimension)
         assert block is not None

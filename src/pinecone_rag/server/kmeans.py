@@ -340,21 +340,27 @@ def refine(
     data = _as_matrix(vectors)
     centers = _as_matrix(centroids, name="centroids")
     _check_metric(metric)
-    if metric == "cosine":
-        data = _normalised(data)
-    current = np.asarray(labels, dtype=np.int32)
+    current: npt.NDArray[np.int32] = np.array(labels, dtype=np.int32)
     if neighbours is None:
         neighbours = min(DEFAULT_REASSIGN_NEIGHBOURS, max(16, len(centers) // 8))
-    for _ in range(rounds):
-        centers = _update(data, current, centers, metric)
-        order = np.argsort(current, kind="stable")
+    # One copy of the vectors, grouped by cluster, serves a round's update and its assignment; it is
+    # regrouped (one gather) only between rounds. Copies of the whole namespace are what a round
+    # costs most at high dimensions: each is freshly mapped memory the kernel zeroes first.
+    order = np.argsort(current, kind="stable")
+    ordered = data[order]
+    if metric == "cosine":
+        _normalise_rows(ordered)
+    for round_number in range(rounds):
+        counts = np.bincount(current, minlength=len(centers))
+        centers = _update_grouped(ordered, counts, centers, metric)
         bounds = np.zeros(len(centers) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(current, minlength=len(centers)), out=bounds[1:])
-        moved = np.empty_like(current)
-        moved[order] = reassign_nearby(
-            data[order], bounds.tolist(), centers, metric=metric, neighbours=neighbours
-        )
-        current = moved
+        np.cumsum(counts, out=bounds[1:])
+        grouped = reassign_nearby(ordered, bounds.tolist(), centers, metric=metric, neighbours=neighbours)
+        current[order] = grouped
+        if round_number + 1 < rounds:
+            regroup = np.argsort(grouped, kind="stable")
+            ordered = ordered[regroup]
+            order = order[regroup]
     return current
 
 
@@ -579,17 +585,26 @@ def _update(
     centroids: npt.NDArray[np.float32],
     metric: Metric,
 ) -> npt.NDArray[np.float32]:
-    k = len(centroids)
-    counts = np.bincount(labels, minlength=k)
-    present = np.flatnonzero(counts)
     # Sorting by label makes each cluster's rows contiguous; summing each block of rows is a contiguous
     # reduction (np.add.reduceat or cumsum along axis 0 walk columns with a stride and were measured 5x
-    # and 15x slower at d=768). float64 accumulation keeps large clusters' means accurate.
+    # and 15x slower at d=768).
     order = np.argsort(labels, kind="stable")
-    ordered = sample[order]
+    counts = np.bincount(labels, minlength=len(centroids))
+    return _update_grouped(sample[order], counts, centroids, metric)
+
+
+def _update_grouped(
+    ordered: npt.NDArray[np.float32],
+    counts: npt.NDArray[np.int64],
+    centroids: npt.NDArray[np.float32],
+    metric: Metric,
+) -> npt.NDArray[np.float32]:
+    """:func:`_update` for rows already grouped by cluster: cluster ``c`` holds ``counts[c]`` rows."""
+    present = np.flatnonzero(counts)
     ends = np.cumsum(counts)
-    sums = np.empty((len(present), sample.shape[1]), dtype=np.float64)
+    sums = np.empty((len(present), ordered.shape[1]), dtype=np.float64)
     for slot, cluster in enumerate(present.tolist()):
+        # float64 accumulation keeps large clusters' means accurate.
         sums[slot] = ordered[ends[cluster] - counts[cluster] : ends[cluster]].sum(axis=0, dtype=np.float64)
     updated = centroids.astype(np.float64)
     if metric == "cosine":
@@ -647,6 +662,13 @@ def _normalised(matrix: npt.NDArray[_Float]) -> npt.NDArray[_Float]:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     # Zero rows stay zero rather than becoming NaN.
     return (matrix / np.where(norms > 0.0, norms, 1.0)).astype(matrix.dtype, copy=False)
+
+
+def _normalise_rows(matrix: npt.NDArray[np.float32]) -> None:
+    """Scale each row of ``matrix`` to unit length in place (zero rows stay zero), as :func:`_normalised`."""
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+    norms[norms == 0.0] = 1.0
+    matrix /= norms[:, None]
 
 
 def _check_metric(metric: str) -> None:
