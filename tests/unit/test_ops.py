@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pinecone_rag.errors import DataLossError
+from pinecone_rag.server import wal
 from pinecone_rag.server.ops import (
     OP_DELETE_ALL,
     OP_DELETE_FILTER,
@@ -29,8 +30,12 @@ from pinecone_rag.server.ops import (
     UpsertOp,
     decode_op,
     encode_op,
+    encode_op_parts,
 )
 from pinecone_rag.server.records import SparseVector, UpsertBatch
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -345,3 +350,20 @@ def test_property_update_round_trip(
 @given(st.lists(_TEXT, max_size=20))
 def test_property_delete_ids_round_trip(ids: list[str]) -> None:
     round_trip(DeleteIdsOp(ids))
+
+
+def test_a_payload_in_pieces_is_framed_and_written_as_if_joined(tmp_path: Path) -> None:
+    dense = np.arange(12, dtype=np.float32).reshape(4, 3)
+    op = UpsertOp(UpsertBatch(["a", "b", "c", "d"], dense, [None] * 4, [{"k": "v"}, None, None, None]))
+    pieces = encode_op_parts(op)
+    assert any(isinstance(piece, memoryview) for piece in pieces)  # the values are not copied
+    assert b"".join(pieces) == encode_op(op)
+    writer = wal.WalWriter(tmp_path, 1)
+    writer.append(1, pieces)
+    writer.append(2, encode_op(op))
+    writer.sync()
+    writer.close()
+    (segment,) = sorted(tmp_path.glob("*.wal"))
+    body = segment.read_bytes()[len(wal.encode_segment_header(1)) :]
+    assert body == wal.encode_record(1, encode_op(op)) + wal.encode_record(2, encode_op(op))
+    assert [record.payload for record in wal.recover(tmp_path)] == [encode_op(op)] * 2

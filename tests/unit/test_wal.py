@@ -24,7 +24,7 @@ from pinecone_rag.server.blobstore import LocalBlobStore
 from pinecone_rag.server.cluster_cache import ClusterCache
 from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.namespace import Namespace, NamespaceInfo
-from pinecone_rag.server.ops import DeleteIdsOp, UpsertOp, encode_op, encode_op_parts
+from pinecone_rag.server.ops import DeleteIdsOp, UpsertOp, encode_op
 from pinecone_rag.server.records import IndexSpec, UpsertBatch
 
 
@@ -785,20 +785,3 @@ def test_namespace_concurrent_writers_share_commits(tmp_path: Path) -> None:
     finally:
         namespace.close()
     assert [r.lsn for r in wal.recover(tmp_path / "ns" / "wal")] == list(range(1, 201))
-
-
-def test_a_payload_in_pieces_is_framed_and_written_as_if_joined(tmp_path: Path) -> None:
-    dense = np.arange(12, dtype=np.float32).reshape(4, 3)
-    op = UpsertOp(UpsertBatch(["a", "b", "c", "d"], dense, [None] * 4, [{"k": "v"}, None, None, None]))
-    pieces = encode_op_parts(op)
-    assert any(isinstance(piece, memoryview) for piece in pieces)  # the values are not copied
-    assert b"".join(pieces) == encode_op(op)
-    writer = wal.WalWriter(tmp_path, 1)
-    writer.append(1, pieces)
-    writer.append(2, encode_op(op))
-    writer.sync()
-    writer.close()
-    (segment,) = sorted(tmp_path.glob("*.wal"))
-    body = segment.read_bytes()[len(wal.encode_segment_header(1)) :]
-    assert body == wal.encode_record(1, encode_op(op)) + wal.encode_record(2, encode_op(op))
-    assert [record.payload for record in wal.recover(tmp_path)] == [encode_op(op)] * 2
