@@ -68,7 +68,8 @@ compat: $(BIN)/.installed
 .PHONY: stress
 # The long profiles: >= 100k fuzz inputs (6 fuzz tests x 20k; requests time out on their own, hence no
 # per-test timeout) and 50 kill -9 cycles. bench/stress.py runs pytest on tests/fuzz and
-# tests/integration/test_durability.py with them and writes the figures to bench/RESULTS.md.
+# tests/integration/test_durability.py and test_kill_midstream.py with them and writes the figures to
+# bench/RESULTS.md.
 STRESS_FUZZ_EXAMPLES ?= 20000
 STRESS_CYCLES ?= 50
 stress: $(BIN)/.installed

@@ -3,7 +3,8 @@
 Runs, in a subprocess and from the repository root::
 
     PINECONE_RAG_FUZZ_EXAMPLES=20000 PINECONE_RAG_STRESS_CYCLES=50 \\
-        python -m pytest tests/fuzz tests/integration/test_durability.py --timeout=0
+        python -m pytest tests/fuzz tests/integration/test_durability.py \\
+            tests/integration/test_kill_midstream.py --timeout=0
 
 with ``PINECONE_RAG_STRESS_REPORT`` pointing at a temporary file, where each fuzz test appends the inputs it
 tried and the outcomes they got, and each durability test its figures (kill cycles, acknowledged writes
@@ -47,7 +48,11 @@ from _common import command_line, load_average, machine_facts, write_section
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "stress"
 HEADER = "## Stress (long profile): fuzzing and kill -9 durability"
-TEST_PATHS = ("tests/fuzz", "tests/integration/test_durability.py")
+TEST_PATHS = (
+    "tests/fuzz",
+    "tests/integration/test_durability.py",
+    "tests/integration/test_kill_midstream.py",
+)
 LONG_EXAMPLES, LONG_CYCLES = 20_000, 50
 QUICK_EXAMPLES, QUICK_CYCLES = 200, 3
 BAR_INPUTS, BAR_CYCLES = 100_000, 50
