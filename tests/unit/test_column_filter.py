@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pinecone_rag.server.blobstore import LocalBlobStore
 from pinecone_rag.server.cluster_cache import ClusterCache
 from pinecone_rag.server.cluster_file import write_cluster
-from pinecone_rag.server.cluster_stats import metadata_columns
+from pinecone_rag.server.cluster_stats import _collect, _FieldAccumulator, metadata_columns
 from pinecone_rag.server.column_filter import column_mask
 from pinecone_rag.server.filters import filter_mask, parse_filter
 from pinecone_rag.server.open_files import mapped_files_budget, raise_open_files_limit
@@ -81,3 +81,31 @@ def test_cache_also_bounds_the_number_of_mapped_files(tmp_path: Path) -> None:
     assert cache.mapped_bytes == store.size("b") + store.size("c")
     assert cache.get("a") is not first
     assert 64 <= mapped_files_budget() <= raise_open_files_limit()
+
+
+def _per_value(records: list[dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """What ``_collect`` gathers, by the per-value path alone."""
+    fields: dict[str, _FieldAccumulator] = {}
+    for row, record in enumerate(records):
+        for name, value in (record or {}).items():
+            if value is not None:
+                fields.setdefault(name, _FieldAccumulator()).add(row, value)
+    return {name: _slots(accumulator) for name, accumulator in fields.items()}
+
+
+def _slots(accumulator: _FieldAccumulator) -> dict[str, Any]:
+    return {slot: getattr(accumulator, slot) for slot in _FieldAccumulator.__slots__}
+
+
+SAME_TYPE_COLUMNS = st.one_of(
+    st.lists(st.fixed_dictionaries({"s": st.sampled_from(["a", "b", "c"])}), min_size=1, max_size=20),
+    st.lists(st.fixed_dictionaries({"n": st.one_of(st.integers(-5, 5), st.floats(-9, 9))}), max_size=20),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.one_of(st.lists(METADATA, max_size=30), SAME_TYPE_COLUMNS))
+def test_collect_by_column_equals_value_by_value(records: list[dict[str, Any] | None]) -> None:
+    got = {name: _slots(accumulator) for name, accumulator in _collect(records).items()}
+    assert got == _per_value(records)
+    assert list(got) == list(_per_value(records))  # fields in first-seen order too

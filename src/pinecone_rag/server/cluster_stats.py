@@ -16,7 +16,7 @@ import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 
@@ -324,6 +324,25 @@ class _FieldAccumulator:
             self.number_values.append(float(value))
         # Anything else cannot come out of metadata validation; it counts as present only.
 
+    def extend(self, rows: list[int], values: list[object]) -> None:
+        """:meth:`add` for each ``(row, value)`` in order; a column of one type takes a bulk path."""
+        kinds = set(map(type, values))
+        if kinds == {str}:
+            self.rows.extend(rows)
+            self.string_records += len(values)
+            strings = self.strings
+            # len() is read before each insertion: codes in first-seen order, as add gives them.
+            texts = cast("list[str]", values)
+            self.string_codes.extend([strings.setdefault(text, len(strings)) for text in texts])
+            self.string_rows.extend(rows)
+        elif kinds and kinds <= {int, float}:  # bool is neither (type(True) is bool)
+            self.rows.extend(rows)
+            self.number_rows.extend(rows)
+            self.number_values.extend(map(float, cast("list[float]", values)))
+        else:
+            for row, value in zip(rows, values, strict=True):
+                self.add(row, value)
+
     def stats(self) -> FieldStats:
         numbers = self.number_values
         exact = len(self.strings) <= MAX_EXACT_VALUES
@@ -356,7 +375,9 @@ class _FieldAccumulator:
 
 
 def _collect(metadata: Sequence[Metadata | None]) -> dict[str, _FieldAccumulator]:
-    fields: dict[str, _FieldAccumulator] = {}
+    # Values are gathered per field first, then added a column at a time: a build computes this for
+    # every record it writes, and one method call per value was most of that.
+    columns: dict[str, tuple[list[int], list[object]]] = {}
     for row, record in enumerate(metadata):
         if not record:
             continue
@@ -364,10 +385,15 @@ def _collect(metadata: Sequence[Metadata | None]) -> dict[str, _FieldAccumulator
         for name, value in items.items():
             if value is None:  # the filter language treats a null like a missing field
                 continue
-            accumulator = fields.get(name)
-            if accumulator is None:
-                accumulator = fields[name] = _FieldAccumulator()
-            accumulator.add(row, value)
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = ([], [])
+            column[0].append(row)
+            column[1].append(value)
+    fields: dict[str, _FieldAccumulator] = {}
+    for name, (rows, values) in columns.items():
+        accumulator = fields[name] = _FieldAccumulator()
+        accumulator.extend(rows, values)
     return fields
 
 
