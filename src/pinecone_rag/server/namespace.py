@@ -169,7 +169,11 @@ class Namespace:
         self._cond = threading.Condition(threading.Lock())
         self._build_lock = threading.Lock()
         self._pending: deque[_Pending] = deque()
+        # A commit syncs the log, then applies. Only one syncs at a time (``_committing``), but the next
+        # one may sync while the last is applying: synced batches take a ticket and apply in its order.
         self._committing = False
+        self._next_ticket = 0
+        self._apply_turn = 0
         self._failed: BaseException | None = None
         self._rollback_cause: OSError | None = None
         self._closed = False
@@ -214,6 +218,7 @@ class Namespace:
         self._applied_lsn = max(recovery.next_lsn - 1, published.indexed_lsn)
         self.state.applied_lsn = self._applied_lsn
         self._next_lsn = self._applied_lsn + 1
+        self._durable_lsn = self._applied_lsn  # the newest LSN synced (applied lags it while applying)
         self._wal = wal.WalWriter(directory / WAL_DIR, self._next_lsn)
         # Where the log ends durably: a failed write or sync cuts it back to here.
         self._durable = self._wal.position()
@@ -282,7 +287,8 @@ class Namespace:
             pending = _Pending(lsn, op)
             self._pending.append(pending)
             while self._applied_lsn < lsn and pending.error is None:
-                if self._committing:
+                if self._committing or lsn <= self._durable_lsn:
+                    # A commit is syncing, or this write is synced and being applied.
                     self._cond.wait()
                     continue
                 self._lead_commit()
@@ -324,7 +330,32 @@ class Namespace:
                 # have reported (Linux reports a writeback error once per file): the batch is in doubt.
                 if self._rollback_cause is not None:
                     return
-            synced = True
+                # The batch is durable: the next commit may sync while this one applies.
+                synced = True
+                self._durable = end
+                self._durable_lsn = batch[-1].lsn
+                self._committing = False
+                ticket = self._next_ticket
+                self._next_ticket += 1
+                self._cond.notify_all()
+            self._apply_in_turn(batch, ticket)
+        finally:
+            self._cond.acquire()
+            if not synced:
+                self._committing = False
+                self._pending.extendleft(reversed(batch))
+                if self._rollback_cause is None:
+                    self._rollback_cause = failure or OSError(errno.EIO, "syncing the log was interrupted")
+            if self._rollback_cause is not None and not self._committing:
+                self._roll_back()  # (a commit syncing meanwhile rolls back when it ends)
+            self._cond.notify_all()
+
+    def _apply_in_turn(self, batch: list[_Pending], ticket: int) -> None:
+        """Apply a synced batch once the batches synced before it are applied (``self._cond`` not held)."""
+        with self._cond:
+            while self._apply_turn != ticket:
+                self._cond.wait()
+        try:
             with self.lock.write():
                 for pending in batch:
                     try:
@@ -333,19 +364,10 @@ class Namespace:
                         logger.exception("applying LSN %d failed", pending.lsn)
                         pending.error = InternalError(f"Applying the write failed: {exc}")
         finally:
-            self._cond.acquire()
-            self._committing = False
-            if synced:
-                self._durable = end
-                if batch:
-                    self._applied_lsn = batch[-1].lsn
-            else:
-                self._pending.extendleft(reversed(batch))
-                if self._rollback_cause is None:
-                    self._rollback_cause = failure or OSError(errno.EIO, "syncing the log was interrupted")
-            if self._rollback_cause is not None:
-                self._roll_back()
-            self._cond.notify_all()
+            with self._cond:
+                self._applied_lsn = batch[-1].lsn
+                self._apply_turn += 1
+                self._cond.notify_all()
 
     def _roll_back(self) -> None:
         """Run with ``self._cond`` held and no commit in flight: cut the log back to its durable end.
@@ -366,7 +388,7 @@ class Namespace:
             self._failed = exc
             error: ApiError = self._stopped()
         else:
-            self._next_lsn = self._applied_lsn + 1
+            self._next_lsn = self._durable_lsn + 1
             error = storage_error(cause)
         for pending in doomed:
             pending.error = error
@@ -466,7 +488,7 @@ class Namespace:
         """Stop accepting writes, wait for the commit and the build in flight, close the WAL."""
         with self._cond:
             self._closed = True
-            while self._committing:
+            while self._committing or self._apply_turn != self._next_ticket:
                 self._cond.wait()
             self._wal.close()
         with self._build_lock:
