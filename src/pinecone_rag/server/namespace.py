@@ -3,11 +3,13 @@
 Write path: encode the operation, append it to the WAL under the commit lock (this fixes its LSN and its
 order), then wait until a group commit has fsynced it *and applied it* to the freshness layer. One writer
 at a time is the commit leader: it takes every record appended so far, fsyncs once, applies them in LSN
-order and wakes their writers. Concurrent writers therefore share one fsync, a write is visible only once
-it is durable, and the acknowledgement comes after both. When an append or an fsync fails (a full disk),
-the log is cut back to the end of the last successful fsync and every write appended after it fails with
-UNAVAILABLE: none was acknowledged or applied, none can reappear after a restart, and the next write
-starts from a clean log. Only if that cut fails too does the namespace stop taking writes until restart.
+order and wakes their writers. Once its fsync returns, the next leader may fsync the records appended
+since while it applies (batches apply in the order they were synced). Concurrent writers therefore share
+one fsync, a write is visible only once it is durable, and the acknowledgement comes after both. When an
+append or an fsync fails (a full disk), the log is cut back to the end of the last successful fsync and
+every write appended after it fails with UNAVAILABLE: none was acknowledged or applied, none can reappear
+after a restart, and the next write starts from a clean log. Only if that cut fails too does the
+namespace stop taking writes until restart.
 
 Build path (:meth:`Namespace.build`, run by the engine's builder thread): freeze the freshness layer,
 write the clusters it changes and publish a manifest covering its LSN, swap the new index in, then delete
