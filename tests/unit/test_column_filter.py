@@ -100,6 +100,7 @@ def _slots(accumulator: _FieldAccumulator) -> dict[str, Any]:
 SAME_TYPE_COLUMNS = st.one_of(
     st.lists(st.fixed_dictionaries({"s": st.sampled_from(["a", "b", "c"])}), min_size=1, max_size=20),
     st.lists(st.fixed_dictionaries({"n": st.one_of(st.integers(-5, 5), st.floats(-9, 9))}), max_size=20),
+    st.lists(st.fixed_dictionaries({"t": st.lists(st.sampled_from("aab"), max_size=3)}), max_size=20),
 )
 
 

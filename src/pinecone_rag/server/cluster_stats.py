@@ -335,6 +335,14 @@ class _FieldAccumulator:
             texts = cast("list[str]", values)
             self.string_codes.extend([strings.setdefault(text, len(strings)) for text in texts])
             self.string_rows.extend(rows)
+        elif kinds == {list}:
+            self.rows.extend(rows)
+            self.string_records += len(values)
+            strings, codes, string_rows = self.strings, self.string_codes, self.string_rows
+            for row, items in zip(rows, cast("list[list[object]]", values), strict=True):
+                for element in dict.fromkeys(items):  # each element once per row, as in add
+                    codes.append(strings.setdefault(str(element), len(strings)))
+                    string_rows.append(row)
         elif kinds and kinds <= {int, float}:  # bool is neither (type(True) is bool)
             self.rows.extend(rows)
             self.number_rows.extend(rows)

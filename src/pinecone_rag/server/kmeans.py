@@ -350,6 +350,7 @@ def refine(
     ordered = data[order]
     if metric == "cosine":
         _normalise_rows(ordered)
+    spare: npt.NDArray[np.float32] | None = None  # regrouping alternates between two buffers
     for round_number in range(rounds):
         counts = np.bincount(current, minlength=len(centers))
         centers = _update_grouped(ordered, counts, centers, metric)
@@ -359,7 +360,11 @@ def refine(
         current[order] = grouped
         if round_number + 1 < rounds:
             regroup = np.argsort(grouped, kind="stable")
-            ordered = ordered[regroup]
+            if spare is None:
+                spare = np.empty_like(ordered)
+            # mode="clip": the indices are a permutation, and "raise" would buffer the output.
+            np.take(ordered, regroup, axis=0, out=spare, mode="clip")
+            ordered, spare = spare, ordered
             order = order[regroup]
     return current
 
