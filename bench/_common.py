@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import math
 import os
 import platform
 import re
 import shlex
 import subprocess
 import sys
+import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +34,7 @@ import httpx
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 API_KEY = "bench-key"
 API_VERSION = "2025-10"
@@ -57,16 +60,36 @@ def quiet_sdk_warnings() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- engine
+@dataclass(frozen=True)
+class Engine:
+    """A running engine: its control-plane URL and a reading of the CPU time it has used."""
+
+    url: str
+    cpu_seconds: Callable[[], float]
+
+
+def process_cpu_seconds(pid: int) -> Callable[[], float]:
+    """User + system CPU seconds of process ``pid``, read from ``/proc`` (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+
+    return read
+
+
 @contextlib.contextmanager
-def running_engine(mode: str, data_dir: Path) -> Iterator[str]:
-    """The control-plane URL of an engine run as ``pinecone-rag serve`` (``process``) or in a thread."""
+def engine_process(mode: str, data_dir: Path) -> Iterator[Engine]:
+    """An engine run as ``pinecone-rag serve`` (``process``) or in a thread of this process."""
     if mode == "thread":
         from pinecone_rag.server import LocalServer  # noqa: PLC0415  (only this mode needs it)
 
         server = LocalServer(data_dir, port=0)
         server.start()
         try:
-            yield server.url
+            # This process's CPU time: while the benchmark waits for the engine, that is the engine's.
+            yield Engine(server.url, time.process_time)
         finally:
             server.stop()
         return
@@ -79,10 +102,45 @@ def running_engine(mode: str, data_dir: Path) -> Iterator[str]:
         match = re.search(r" on (http://\S+)", line)
         if match is None:
             raise RuntimeError(f"`pinecone-rag serve` did not report its URL: {line!r}")
-        yield match.group(1)
+        cpu = process_cpu_seconds(process.pid) if Path(f"/proc/{process.pid}/stat").exists() else None
+        yield Engine(match.group(1), cpu or _unknown_cpu)
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def _unknown_cpu() -> float:
+    return math.nan
+
+
+@contextlib.contextmanager
+def running_engine(mode: str, data_dir: Path) -> Iterator[str]:
+    """The control-plane URL of an engine run as ``pinecone-rag serve`` (``process``) or in a thread."""
+    with engine_process(mode, data_dir) as engine:
+        yield engine.url
+
+
+def wait_until_idle(
+    engine: Engine, *, window: float = 0.25, busy: float = 0.05, timeout: float = 300.0
+) -> float:
+    """Wait until the engine used under ``busy`` of a core for ``window`` seconds; the seconds waited.
+
+    Background work one path set off (index builds after its writes) then finishes before the next path
+    is timed, instead of slowing whichever path comes next. Returns at once where the engine's CPU time
+    cannot be read (no ``/proc``); raises if the engine is still busy after ``timeout``.
+    """
+    began = time.perf_counter()
+    before = engine.cpu_seconds()
+    if math.isnan(before):
+        return 0.0
+    while True:
+        time.sleep(window)
+        after = engine.cpu_seconds()
+        if after - before < busy * window:
+            return time.perf_counter() - began
+        if time.perf_counter() - began > timeout:
+            raise RuntimeError(f"the engine was still busy after {timeout:.0f} s")
+        before = after
 
 
 def engine_description(mode: str) -> str:

@@ -18,12 +18,14 @@ also gives per-request latency (p50 / p99). The SDK is handed what its documenta
 with Python-list values; they are built from the matrix (``.tolist()``) before the clock starts, so its
 timings leave out a conversion that ours include. gRPC paths send ``--batch`` (500) records per request
 (about 1.6 MB with metadata, under the 2 MB limit); REST paths send ``--rest-batch`` (100): the SDK writes
-each float32 as a float64 repr, about 16 KB of JSON per record, so 100 records are about 1.6 MB. The
-SDK's REST path type-checks every float in Python (about a hundred records/s), so it writes only the first
+each float32 as a float64 repr, about 16 KB of JSON per record, so 100 records are about 1.6 MB. The SDK's
+REST path type-checks every float in Python (about a hundred records/s), so it writes only the first
 ``--sdk-rest-count`` (10,000) records. The work is split into ``--rounds`` slices; each round runs every
-path on its slice in rotating order, so drift in machine load hits all paths alike. After each
-concurrency, describe_index_stats through our client and through the SDK's gRPC client must show exactly
-the records each path wrote, or the run fails.
+path on its slice in rotating order, so drift in machine load hits all paths alike; before each slice the
+benchmark waits until the engine is idle (its CPU time, read from ``/proc``, grows by under 5% of a core
+over 0.25 s), so index builds one path's writes set off run between slices, not inside the next path's
+timed slice. After each concurrency, describe_index_stats through our client and through the SDK's gRPC
+client must show exactly the records each path wrote, or the run fails.
 
 Separately, on one thread and without I/O, it measures the cost of building one upsert request of 1000 x
 768 records with the same metadata: our codec (``encode_upsert_request`` from the matrix), our whole
@@ -71,6 +73,7 @@ from _common import (
     data_host_of,
     dataset,
     engine_description,
+    engine_process,
     fmt_rate,
     fmt_ratio,
     grpc_port_of,
@@ -78,15 +81,17 @@ from _common import (
     machine_facts,
     namespace_counts,
     quiet_sdk_warnings,
-    running_engine,
     sdk_grpc_index,
     sdk_records,
     sdk_rest_index,
+    wait_until_idle,
     write_section,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from _common import Engine
 
 SECTION = "client_upsert"
 TABLE_HEADER = "## Upsert: our client vs the official SDK 8.x, same engine, data and concurrency"
@@ -292,11 +297,13 @@ def upsert_sdk(index: Any, run: Run, batches: list[list[dict[str, Any]]], *, grp
 class Bench:
     """The clients of the four paths against one index, and the timed rounds."""
 
-    def __init__(self, control_url: str, args: argparse.Namespace) -> None:
+    def __init__(self, engine: Engine, args: argparse.Namespace) -> None:
         from pinecone_rag import PineconeClient  # noqa: PLC0415
 
         self.args = args
-        self.control_url = control_url
+        self.engine = engine
+        self.idle_wait = 0.0  # seconds spent waiting for the engine to finish builds between slices
+        control_url = engine.url
         self.client = PineconeClient(API_KEY, host=control_url)
         self.client.create_index(INDEX_NAME, dimension=args.dimension, metric="cosine")
         self.ours_grpc = self.client.index(INDEX_NAME)
@@ -359,6 +366,7 @@ class Bench:
         for r in range(args.rounds):
             for run in runs[r % len(runs) :] + runs[: r % len(runs)]:
                 start, stop = r * run.count // args.rounds, (r + 1) * run.count // args.rounds
+                self.idle_wait += wait_until_idle(self.engine)
                 run.seconds += self.run_slice(run, matrix[start:stop], ids[start:stop], metadata[start:stop])
             print(
                 f"# C={concurrency} round {r + 1}/{args.rounds}: "
@@ -442,7 +450,12 @@ def encoding_rows(ms: dict[str, float]) -> list[str]:
 
 
 def render(
-    args: argparse.Namespace, runs: list[Run], encoding: Encoding, elapsed: float, load_before: str
+    args: argparse.Namespace,
+    runs: list[Run],
+    encoding: Encoding,
+    elapsed: float,
+    load_before: str,
+    idle_wait: float,
 ) -> str:
     size = f"{args.count:,} x {args.dimension}"
     concurrency_header = " | ".join(f"C={c}" for c in args.concurrencies)
@@ -490,6 +503,9 @@ def render(
         "  batches inside one call.",
         "- The SDK's input dicts (`.tolist()` values) are built before its clock starts; ours start from the",
         f"  numpy matrix (validation included). Work ran in {args.rounds} rounds, paths in rotating order.",
+        "- Before each slice the benchmark waited until the engine was idle (under 5% of a core for",
+        f"  0.25 s; {idle_wait:.0f} s in all), so index builds one path's writes set off ran between slices",
+        "  instead of inside the next path's timed slice.",
         "- After each C, describe_index_stats (through our client and the SDK's gRPC client) showed exactly",
         "  the records each path wrote.",
         f"- Our client spends about {client_ms:.1f} ms building each {args.batch}-record request",
@@ -557,16 +573,16 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-client-upsert-") as tmp,
-        running_engine(args.server, Path(tmp)) as control_url,
+        engine_process(args.server, Path(tmp)) as engine,
     ):
-        bench = Bench(control_url, args)
+        bench = Bench(engine, args)
         try:
             bench.warm_up(matrix, ids, metadata)
             for concurrency in args.concurrencies:
                 runs += bench.measure(concurrency, matrix, ids, metadata)
         finally:
             bench.close()
-    section = render(args, runs, encoding, time.perf_counter() - began, load_before)
+    section = render(args, runs, encoding, time.perf_counter() - began, load_before, bench.idle_wait)
     print(section)
     if args.write is not None:
         write_section(args.write, SECTION, section)

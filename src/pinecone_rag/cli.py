@@ -39,6 +39,7 @@ class CliError(Exception):
 
 def _serve(args: argparse.Namespace) -> int:
     from pinecone_rag.server import LocalServer
+    from pinecone_rag.server.heap import tune_for_server
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -62,6 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    tune_for_server()
     server.start()
     _tune_garbage_collector()
     manager = server.manager

@@ -187,3 +187,28 @@ def test_adapters_benchmark_quick(tmp_path: Path) -> None:
     assert written.count("<!-- adapters:start -->") == 1
     assert header in written
     assert "bench/adapters.py --quick" in written
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_allocator_benchmark_quick(tmp_path: Path) -> None:
+    """Both settings measured, both tables filled, the section written between its markers."""
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Results\n\n<!-- allocator:start -->\nstale\n<!-- allocator:end -->\n", encoding="utf-8"
+    )
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "allocator.py"), "--quick", "--write", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "## Allocator settings of `pinecone-rag serve`" in run.stdout
+    rows = [line for line in run.stdout.splitlines() if line.startswith(("| tuned", "| glibc"))]
+    assert len(rows) == 4  # two settings in each of two tables
+    written = results.read_text(encoding="utf-8")
+    assert "stale" not in written
+    assert written.count("<!-- allocator:start -->") == 1

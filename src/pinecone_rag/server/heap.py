@@ -1,10 +1,23 @@
-"""Handing memory freed by index builds back to the operating system.
+"""The C allocator's settings for a serving process, and handing memory freed by builds back.
 
-A build copies a namespace's vectors several times over (gathering, k-means rounds, file writes) and
-frees the copies when it publishes. glibc's allocator keeps much of that freed memory: after freeing a
-large block it raises its threshold for serving blocks from ``mmap`` (up to 32 MiB), so later arrays of a
-few megabytes come from heaps it rarely shrinks. Measured at 1M x 128 after ingest and builds: 1.3 GB of
-the process's resident memory was such free heap, returned by one ``malloc_trim(0)``.
+**Serving** (:func:`tune_for_server`). Each upsert passes blocks of one to two megabytes through the
+allocator (gRPC's receive buffers, the request's bytes, the decoded matrix) on whichever of the server's
+threads handles it. glibc gives threads their own arenas and, by default, hands an arena's free top back
+to the kernel once it exceeds a few megabytes, so the next request's buffers are fresh pages that the
+kernel must fault in and zero again. Measured (``bench/allocator.py``, section "allocator" of
+bench/RESULTS.md) on a grpcio server that does nothing with 1.6 MB requests from 8 threads: about 500 page
+faults and 1.7-3 ms of kernel time per request with glibc's defaults, a third of both with these settings;
+the engine's kernel time per ingested record falls by about half. ``pinecone-rag serve`` therefore raises
+the trim threshold (and fixes the mmap threshold at glibc's ceiling, since setting either turns glibc's
+adaptive thresholds off): each arena may keep up to ``SERVER_TRIM_THRESHOLD`` of free memory for reuse. An
+embedded engine leaves its host's allocator alone.
+
+**After builds** (:func:`release_free_memory`). A build copies a namespace's vectors several times over
+(gathering, k-means rounds, file writes) and frees the copies when it publishes. glibc's allocator keeps
+much of that freed memory: after freeing a large block it raises its threshold for serving blocks from
+``mmap`` (up to 32 MiB), so later arrays of a few megabytes come from heaps it rarely shrinks. Measured at
+1M x 128 after ingest and builds: 1.3 GB of the process's resident memory was such free heap, returned by
+one ``malloc_trim(0)``.
 """
 
 from __future__ import annotations
@@ -22,16 +35,48 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+# mallopt parameters (malloc.h) and the values a serving process uses.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+SERVER_TRIM_THRESHOLD = 128 << 20
+"""Free memory an arena keeps at its top before trimming it (glibc's default starts at 128 KiB)."""
+SERVER_MMAP_THRESHOLD = 32 << 20
+"""Blocks at least this big are mapped on their own (glibc's ceiling for its adaptive threshold)."""
+
+
 @cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """The C library's ``malloc_trim`` (glibc), or None on other platforms and C libraries."""
+def _libc() -> ctypes.CDLL | None:
+    """The C library, on Linux; None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
     name = ctypes.util.find_library("c")
     try:
-        function = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # musl and others have no malloc_trim
+        return ctypes.CDLL(name) if name else None
+    except OSError:
         return None
+
+
+def tune_for_server() -> bool:
+    """Keep freed request-sized blocks in the allocator's arenas for reuse; whether it could (glibc only).
+
+    For processes that only serve (``pinecone-rag serve``): see the module docstring for why and what it
+    costs.
+    """
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)  # musl and others have none
+    if mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    mapped: int = mallopt(_M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD)
+    trimmed: int = mallopt(_M_TRIM_THRESHOLD, SERVER_TRIM_THRESHOLD)
+    return mapped == 1 and trimmed == 1
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """The C library's ``malloc_trim`` (glibc), or None on other platforms and C libraries."""
+    function = getattr(_libc(), "malloc_trim", None)  # musl and others have no malloc_trim
     if function is None:
         return None
     function.argtypes = [ctypes.c_size_t]
@@ -49,4 +94,4 @@ def release_free_memory() -> bool:
     return True
 
 
-__all__ = ["release_free_memory"]
+__all__ = ["SERVER_MMAP_THRESHOLD", "SERVER_TRIM_THRESHOLD", "release_free_memory", "tune_for_server"]
