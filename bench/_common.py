@@ -121,26 +121,29 @@ def running_engine(mode: str, data_dir: Path) -> Iterator[str]:
 
 
 def wait_until_idle(
-    engine: Engine, *, window: float = 0.25, busy: float = 0.05, timeout: float = 300.0
+    engine: Engine, *, calm: float = 1.0, window: float = 0.25, busy: float = 0.05, timeout: float = 300.0
 ) -> float:
-    """Wait until the engine used under ``busy`` of a core for ``window`` seconds; the seconds waited.
+    """Wait until the engine has used under ``busy`` of a core in every ``window`` for ``calm`` seconds.
 
-    Background work one path set off (index builds after its writes) then finishes before the next path
-    is timed, instead of slowing whichever path comes next. Returns at once where the engine's CPU time
-    cannot be read (no ``/proc``); raises if the engine is still busy after ``timeout``.
+    Background work one path set off (the index build after its writes) then finishes before the next
+    path is timed, instead of slowing whichever path comes next. ``calm`` must outlast the engine's delay
+    before such a build starts (``EngineConfig.build_idle_s``, 0.5 s after the last write, plus the
+    builder's 0.1 s poll), or an idle engine about to build would pass. Returns the seconds waited; at
+    once where the engine's CPU time cannot be read (no ``/proc``); raises if still busy after ``timeout``.
     """
     began = time.perf_counter()
     before = engine.cpu_seconds()
     if math.isnan(before):
         return 0.0
-    while True:
+    quiet_windows = 0
+    while quiet_windows * window < calm:
         time.sleep(window)
         after = engine.cpu_seconds()
-        if after - before < busy * window:
-            return time.perf_counter() - began
+        quiet_windows = quiet_windows + 1 if after - before < busy * window else 0
         if time.perf_counter() - began > timeout:
             raise RuntimeError(f"the engine was still busy after {timeout:.0f} s")
         before = after
+    return time.perf_counter() - began
 
 
 def engine_description(mode: str) -> str:

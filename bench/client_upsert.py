@@ -22,10 +22,10 @@ each float32 as a float64 repr, about 16 KB of JSON per record, so 100 records a
 REST path type-checks every float in Python (about a hundred records/s), so it writes only the first
 ``--sdk-rest-count`` (10,000) records. The work is split into ``--rounds`` slices; each round runs every
 path on its slice in rotating order, so drift in machine load hits all paths alike; before each slice the
-benchmark waits until the engine is idle (its CPU time, read from ``/proc``, grows by under 5% of a core
-over 0.25 s), so index builds one path's writes set off run between slices, not inside the next path's
-timed slice. After each concurrency, describe_index_stats through our client and through the SDK's gRPC
-client must show exactly the records each path wrote, or the run fails.
+benchmark waits until the engine has been idle for 1 s (its CPU time, read from ``/proc``, grew by under
+5% of a core in every quarter second), so index builds one path's writes set off run between slices, not
+inside the next path's timed slice. After each concurrency, describe_index_stats through our client and
+through the SDK's gRPC client must show exactly the records each path wrote, or the run fails.
 
 Separately, on one thread and without I/O, it measures the cost of building one upsert request of 1000 x
 768 records with the same metadata: our codec (``encode_upsert_request`` from the matrix), our whole
@@ -503,9 +503,9 @@ def render(
         "  batches inside one call.",
         "- The SDK's input dicts (`.tolist()` values) are built before its clock starts; ours start from the",
         f"  numpy matrix (validation included). Work ran in {args.rounds} rounds, paths in rotating order.",
-        "- Before each slice the benchmark waited until the engine was idle (under 5% of a core for",
-        f"  0.25 s; {idle_wait:.0f} s in all), so index builds one path's writes set off ran between slices",
-        "  instead of inside the next path's timed slice.",
+        "- Before each slice the benchmark waited until the engine had been idle for 1 s (under 5% of",
+        f"  a core; {idle_wait:.0f} s of waiting in all), so index builds one path's writes set off ran",
+        "  between slices instead of inside the next path's timed slice.",
         "- After each C, describe_index_stats (through our client and the SDK's gRPC client) showed exactly",
         "  the records each path wrote.",
         f"- Our client spends about {client_ms:.1f} ms building each {args.batch}-record request",
