@@ -27,6 +27,7 @@ from pinecone_rag.server.blobstore import LocalBlobStore
 from pinecone_rag.server.cluster_cache import ClusterCache
 from pinecone_rag.server.engine_config import EngineConfig
 from pinecone_rag.server.filters import Filter, parse_filter
+from pinecone_rag.server.heap import release_free_memory
 from pinecone_rag.server.namespace import (
     Namespace,
     NamespaceInfo,
@@ -61,6 +62,9 @@ if TYPE_CHECKING:
 
 NAMESPACES_DIR = "namespaces"
 BLOBS_DIR = "blobs"
+RELEASE_AFTER_RECORDS = 50_000
+"""Builds of namespaces this big free enough copies to hand back to the OS (``heap``); smaller ones
+leave little, and trimming a large heap is not free."""
 logger = logging.getLogger(__name__)
 
 
@@ -166,6 +170,7 @@ class IndexEngine:
         self._deleting: set[str] = set()
         self._deleted = threading.Condition(self._lock)
         self._namespaces: dict[str, Namespace] = {}
+        self._release_pending = False  # a large build freed memory not yet handed back
         self._quarantined: dict[str, QuarantinedNamespace] = {}  # by directory name
         root = directory / NAMESPACES_DIR
         root.mkdir(parents=True, exist_ok=True)
@@ -227,12 +232,28 @@ class IndexEngine:
                 if failures.get(namespace.prefix, 0.0) > now or not namespace.wants_build(now):
                     continue
                 try:
-                    namespace.build()
+                    report = namespace.build()
                     failures.pop(namespace.prefix, None)
+                    if report is not None and report.records >= RELEASE_AFTER_RECORDS:
+                        self._release_pending = True
                 except Exception:
                     # The freshness layer still holds everything; try again later rather than spin.
                     logger.exception("building namespace %r failed", namespace.info.name)
                     failures[namespace.prefix] = time.monotonic() + 5.0
+            self._release_when_quiet(now, namespaces)
+
+    def _release_when_quiet(self, now: float, namespaces: list[Namespace]) -> bool:
+        """Hand memory freed by large builds back to the OS once writes have stopped; whether it did.
+
+        Kept while writes come in: they would fault it in again (``EngineConfig.release_idle_s``).
+        """
+        if not self._release_pending or any(
+            now - namespace.last_write < self.config.release_idle_s for namespace in namespaces
+        ):
+            return False
+        self._release_pending = False
+        release_free_memory()
+        return True
 
     def _nudge(self) -> None:
         with self._wake:

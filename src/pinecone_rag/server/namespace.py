@@ -40,7 +40,6 @@ from pinecone_rag.errors import (
 )
 from pinecone_rag.server import wal
 from pinecone_rag.server.builder import Builder, BuildReport
-from pinecone_rag.server.heap import release_free_memory
 from pinecone_rag.server.manifest import garbage_collect, load_current
 from pinecone_rag.server.namespace_state import NamespaceState
 from pinecone_rag.server.ops import Op, decode_op, encode_op_parts
@@ -58,9 +57,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NAMESPACE_FILE = "NAMESPACE.json"
-_TRIM_AFTER_RECORDS = 50_000
-"""Builds of namespaces this big free enough copies to hand back to the OS (``heap``); smaller ones
-leave little, and trimming a large heap is not free."""
 WAL_DIR = "wal"
 
 
@@ -463,9 +459,6 @@ class Namespace:
             deleted = garbage_collect(self._store, self.prefix, published.manifest)
             self._cache.forget(set(deleted))
             wal.truncate_through(self.directory / WAL_DIR, published.indexed_lsn)
-            if report.records >= _TRIM_AFTER_RECORDS:
-                del work, published  # the frozen layer and the old index: free before trimming
-                release_free_memory()
             return report
 
     def _discard_failed_build(self) -> None:
