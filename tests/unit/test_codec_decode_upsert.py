@@ -138,6 +138,31 @@ def test_lists_are_not_shared_between_records() -> None:
     assert second["tags"] == ["a", "b"]
 
 
+def test_new_entries_repeated_in_one_request_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document's chunks share entries no earlier request had: each is parsed once, lists still owned."""
+    metadata = [{"source": "never-seen.md", "tags": ["never", "seen"], "chunk": float(i)} for i in range(6)]
+    read: list[int] = []
+    real = decode_upsert._read_entry
+
+    def counting(data: bytes, pos: int, end: int) -> tuple[str, Any]:
+        read.append(pos)
+        return real(data, pos, end)
+
+    monkeypatch.setattr(decode_upsert, "_read_entry", counting)
+    monkeypatch.setattr(decode_upsert, "_NORMAL_ENTRIES", {})
+    wire = encode_upsert_request(
+        [f"r{i}" for i in range(6)], np.ones((6, 2), dtype=np.float32), None, metadata
+    )
+    decoded = decode_upsert_columns(wire).metadata
+    assert decoded == metadata
+    assert len(read) == 2 + 6  # source and tags once each, every distinct chunk number once
+    first, second = decoded[0], decoded[1]
+    assert first is not None
+    assert second is not None
+    first["tags"].append("c")
+    assert second["tags"] == ["never", "seen"]
+
+
 def test_records_with_different_keys_and_some_without_metadata() -> None:
     metadata: list[Any] = [{"a": "x"}, None, {"b": 1.0, "a": "y"}, {}, {"c": ["p"]}]
     ids = [str(i) for i in range(len(metadata))]

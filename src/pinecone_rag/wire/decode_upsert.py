@@ -339,10 +339,16 @@ def _metadata_dicts(
         entries = list(map(data.__getitem__, map(slice, begins, finishes)))
         pairs = list(map(_NORMAL_ENTRIES.get, entries))
         if None in pairs:  # entries not seen before, or not in normal form
+            memo = _NORMAL_ENTRIES
             try:
                 for i in [i for i, pair in enumerate(pairs) if pair is None]:
-                    pairs[i] = pair = _read_entry(data, begins[i], finishes[i])
-                    normal = _remember_if_normal(entries[i], pair) and normal
+                    # Looked up again: an entry new to this request usually repeats within it (a
+                    # source shared by a document's chunks), and its first occurrence memoized it.
+                    pair = memo.get(entries[i])
+                    if pair is None:
+                        pair = _read_entry(data, begins[i], finishes[i])
+                        normal = _remember_if_normal(entries[i], pair) and normal
+                    pairs[i] = pair
             except ValueError:
                 return None
     width = counts[0] if counts else 0
