@@ -49,9 +49,8 @@ class EngineConfig:
         cache_bytes: Budget of memory-mapped cluster files kept open (least recently used are closed).
         release_idle_s: Memory a large build freed (copies of a namespace of at least 50k records) is
             handed back to the operating system once no namespace of the index has had a write for this
-            long. While writes keep coming, the allocator keeps it for them: freshly mapped memory costs
-            a page fault per page to touch again (measured on this project's VM: an ingest into a fresh
-            process ran at 39k records/s against 50k once its memory had been touched; bench/RESULTS.md).
+            long. While writes keep coming, the allocator keeps it for them: memory handed back costs a
+            page fault per page to touch again, which the next writes would pay (bench/allocator.py).
         builder: Run the background builder at all (off: everything stays in the freshness layer).
         seed: Seeds k-means, so builds are reproducible.
     """

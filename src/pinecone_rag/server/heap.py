@@ -5,12 +5,13 @@ allocator (gRPC's receive buffers, the request's bytes, the decoded matrix) on w
 threads handles it. glibc gives threads their own arenas and, by default, hands an arena's free top back
 to the kernel once it exceeds a few megabytes, so the next request's buffers are fresh pages that the
 kernel must fault in and zero again. Measured (``bench/allocator.py``, section "allocator" of
-bench/RESULTS.md) on a grpcio server that does nothing with 1.6 MB requests from 8 threads: about 500 page
-faults and 1.7-3 ms of kernel time per request with glibc's defaults, a third of both with these settings;
-the engine's kernel time per ingested record falls by about half. ``pinecone-rag serve`` therefore raises
-the trim threshold (and fixes the mmap threshold at glibc's ceiling, since setting either turns glibc's
-adaptive thresholds off): each arena may keep up to ``SERVER_TRIM_THRESHOLD`` of free memory for reuse. An
-embedded engine leaves its host's allocator alone.
+bench/RESULTS.md) on a grpcio server that does nothing with 1.6 MB requests from 8 threads: 270-500 page
+faults and 1.5-3 ms of kernel time per request with glibc's defaults, 35-75 faults and 0.6-0.8 ms with
+these settings; the engine's kernel time per ingested record fell by 10-60% over three runs (its records/s
+moved less than the machine's noise). ``pinecone-rag serve`` therefore raises the trim threshold (and
+fixes the mmap threshold at glibc's ceiling, since setting either turns glibc's adaptive thresholds off):
+each arena may keep up to ``SERVER_TRIM_THRESHOLD`` of free memory for reuse. An embedded engine leaves
+its host's allocator alone.
 
 **After builds** (:func:`release_free_memory`). A build copies a namespace's vectors several times over
 (gathering, k-means rounds, file writes) and frees the copies when it publishes. glibc's allocator keeps
