@@ -68,13 +68,19 @@ class Engine:
     cpu_seconds: Callable[[], float]
 
 
-def process_cpu_seconds(pid: int) -> Callable[[], float]:
-    """User + system CPU seconds of process ``pid``, read from ``/proc`` (Linux)."""
+def process_counters(pid: int) -> tuple[int, float, float]:
+    """Minor page faults, user and system CPU seconds of process ``pid``, from ``/proc`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[7]), int(fields[11]) / ticks, int(fields[12]) / ticks  # minflt, utime, stime
+
+
+def process_cpu_seconds(pid: int) -> Callable[[], float]:
+    """A reading of the user + system CPU seconds of process ``pid``."""
 
     def read() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+        _, user, system = process_counters(pid)
+        return user + system
 
     return read
 

@@ -40,6 +40,7 @@ from _common import (
     dataset,
     load_average,
     machine_facts,
+    process_counters,
     process_cpu_seconds,
     wait_until_idle,
     write_section,
@@ -111,11 +112,11 @@ def grpc_floor(setting: str, requests: int) -> dict[str, float]:
                         worker.join()
 
                 round_of(64)  # warm-up: connection, threads, arenas
-                faults, user, system = _stat(server.pid)
+                faults, user, system = process_counters(server.pid)
                 began = time.perf_counter()
                 round_of(requests)
                 seconds = time.perf_counter() - began
-                faults_after, user_after, system_after = _stat(server.pid)
+                faults_after, user_after, system_after = process_counters(server.pid)
         finally:
             server.kill()
     return {
@@ -143,13 +144,6 @@ def serve(data_dir: Path, *, tuned: bool) -> Iterator[tuple[Engine, int]]:
         process.wait(timeout=60)
 
 
-def _stat(pid: int) -> tuple[int, float, float]:
-    """Minor faults, user and system CPU seconds of process ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[7]), int(fields[11]) / ticks, int(fields[12]) / ticks
-
-
 def ingest(
     engine: Engine, pid: int, data: tuple[Any, list[str], list[Any]], namespace: str, quiet: list[Engine]
 ) -> dict[str, float]:
@@ -166,13 +160,13 @@ def ingest(
         index = client.index(INDEX_NAME)
         for other in quiet:
             wait_until_idle(other)
-        faults, user, system = _stat(pid)
+        faults, user, system = process_counters(pid)
         began = time.perf_counter()
         result = index.upsert(
             matrix, namespace, ids=ids, metadata=metadata, max_concurrency=8, batch_size=500
         )
         seconds = time.perf_counter() - began
-        faults_after, user_after, system_after = _stat(pid)
+        faults_after, user_after, system_after = process_counters(pid)
         if result.upserted_count != len(ids) or result.failed:
             raise RuntimeError(f"the ingest lost records: {result}")
     count = len(ids)
@@ -186,6 +180,14 @@ def ingest(
 
 def median_of(samples: list[dict[str, float]], key: str) -> float:
     return statistics.median(sample[key] for sample in samples)
+
+
+def table_rows(results: dict[str, list[dict[str, float]]], columns: list[tuple[str, str]]) -> list[str]:
+    """One markdown row per setting: the median of each ``(key, format)`` column over its runs."""
+    return [
+        "| " + " | ".join([setting, *(format(median_of(samples, key), spec) for key, spec in columns)]) + " |"
+        for setting, samples in results.items()
+    ]
 
 
 def render(
@@ -210,11 +212,7 @@ def render(
         "| server allocator | page faults / request | kernel ms / request | user ms / request | requests/s |",
         "|---|---:|---:|---:|---:|",
     ]
-    for setting, samples in floor.items():
-        lines.append(
-            f"| {setting} | {median_of(samples, 'faults'):.0f} | {median_of(samples, 'sys_ms'):.2f} "
-            f"| {median_of(samples, 'user_ms'):.2f} | {median_of(samples, 'rate'):,.0f} |"
-        )
+    lines += table_rows(floor, [("faults", ".0f"), ("sys_ms", ".2f"), ("user_ms", ".2f"), ("rate", ",.0f")])
     lines += [
         "",
         (
@@ -225,11 +223,7 @@ def render(
         "| engine | page faults / record | kernel us / record | user us / record | records/s |",
         "|---|---:|---:|---:|---:|",
     ]
-    for setting, samples in engine.items():
-        lines.append(
-            f"| {setting} | {median_of(samples, 'faults'):.2f} | {median_of(samples, 'sys_us'):.1f} "
-            f"| {median_of(samples, 'user_us'):.1f} | {median_of(samples, 'rate'):,.0f} |"
-        )
+    lines += table_rows(engine, [("faults", ".2f"), ("sys_us", ".1f"), ("user_us", ".1f"), ("rate", ",.0f")])
     lines += [
         "",
         "The engine's per-record figures include what every ingest must do (storing the new vectors in",
