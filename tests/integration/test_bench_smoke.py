@@ -5,38 +5,46 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "sdk_vs_engine.py"
 HEADER = "## Official SDK 8.x vs the local engine: REST, gRPC on the shared port, direct gRPC"
 
 pytest.importorskip("pinecone.grpc", reason="the benchmark drives the official SDK with its gRPC extra")
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(120)
-def test_sdk_vs_engine_quick(tmp_path: Path) -> None:
+def run_quick(tmp_path: Path, script: str, section: str, *options: str, timeout: int) -> tuple[Any, str]:
+    """``bench/<script> --quick --write`` into a RESULTS.md holding another section and its own, stale.
+
+    Returns the finished run (it must have succeeded) and the file's text afterwards.
+    """
     results = tmp_path / "RESULTS.md"
     results.write_text(
-        "# Results\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n\n"
-        "<!-- sdk_vs_engine:start -->\nstale\n<!-- sdk_vs_engine:end -->\n",
+        f"# Results\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n\n"
+        f"<!-- {section}:start -->\nstale\n<!-- {section}:end -->\n",
         encoding="utf-8",
     )
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--write", str(results)],
+        [sys.executable, str(ROOT / "bench" / script), "--quick", *options, "--write", str(results)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=timeout,
         check=False,
     )
     assert run.returncode == 0, run.stderr[-4000:]
+    return run, results.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_sdk_vs_engine_quick(tmp_path: Path) -> None:
+    run, written = run_quick(tmp_path, "sdk_vs_engine.py", "sdk_vs_engine", timeout=110)
     assert HEADER in run.stdout
     assert "| batch | metadata | REST |" in run.stdout
     assert "| query p50 ms |" in run.stdout
-    written = results.read_text(encoding="utf-8")
     assert "keep me" in written
     assert "stale" not in written
     assert written.count("<!-- sdk_vs_engine:start -->") == 1
@@ -66,24 +74,9 @@ CLIENT_BENCHMARKS = [
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize(("script", "section", "header", "row"), CLIENT_BENCHMARKS)
 def test_client_benchmark_quick(tmp_path: Path, script: str, section: str, header: str, row: str) -> None:
-    results = tmp_path / "RESULTS.md"
-    results.write_text(
-        f"# Results\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n\n"
-        f"<!-- {section}:start -->\nstale\n<!-- {section}:end -->\n",
-        encoding="utf-8",
-    )
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick", "--write", str(results)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=140,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
+    run, written = run_quick(tmp_path, script, section, timeout=140)
     assert header in run.stdout
     assert row in run.stdout
-    written = results.read_text(encoding="utf-8")
     assert "keep me" in written
     assert "stale" not in written
     assert written.count(f"<!-- {section}:start -->") == 1
@@ -95,29 +88,7 @@ def test_client_benchmark_quick(tmp_path: Path, script: str, section: str, heade
 def test_engine_benchmark_quick(tmp_path: Path) -> None:
     pytest.importorskip("faiss", reason="the engine benchmark compares against FAISS IVF-Flat")
     pytest.importorskip("matplotlib", reason="the engine benchmark draws its recall/latency plot")
-    results = tmp_path / "RESULTS.md"
-    results.write_text(
-        "# Results\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n\n"
-        "<!-- engine:start -->\nstale\n<!-- engine:end -->\n",
-        encoding="utf-8",
-    )
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "engine.py"),
-            "--quick",
-            "--datasets",
-            "synthetic-128,real",
-            "--write",
-            str(results),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=140,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
+    run, written = run_quick(tmp_path, "engine.py", "engine", "--datasets", "synthetic-128,real", timeout=140)
     header = "## Engine: our index vs FAISS IVF-Flat vs numpy brute force, same data and queries"
     assert header in run.stdout
     # Brute force is checked against the ground truth inside the run; its row must say so.
@@ -129,7 +100,6 @@ def test_engine_benchmark_quick(tmp_path: Path) -> None:
     assert all(line.rstrip(" |").rsplit("| ", 1)[1] in {"pass", "FAIL", "n/a", "info"} for line in targets)
     plot = tmp_path / "engine_recall_latency.png"
     assert plot.read_bytes().startswith(b"\x89PNG")
-    written = results.read_text(encoding="utf-8")
     assert "keep me" in written
     assert "stale" not in written
     assert written.count("<!-- engine:start -->") == 1
@@ -139,21 +109,7 @@ def test_engine_benchmark_quick(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_adapters_benchmark_quick(tmp_path: Path) -> None:
-    results = tmp_path / "RESULTS.md"
-    results.write_text(
-        "# Results\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n\n"
-        "<!-- adapters:start -->\nstale\n<!-- adapters:end -->\n",
-        encoding="utf-8",
-    )
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "adapters.py"), "--quick", "--write", str(results)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
+    run, written = run_quick(tmp_path, "adapters.py", "adapters", timeout=110)
     header = "## Adapters: ours vs the official LangChain / LlamaIndex stores vs our raw client"
     assert header in run.stdout
     rows = {
@@ -181,7 +137,6 @@ def test_adapters_benchmark_quick(tmp_path: Path) -> None:
     overheads = [line for line in run.stdout.splitlines() if line.startswith("| adapter overhead over")]
     assert len(overheads) == 6
     assert all(cell.strip().endswith("%") for line in overheads for cell in line.strip("|").split("|")[1:3])
-    written = results.read_text(encoding="utf-8")
     assert "keep me" in written
     assert "stale" not in written
     assert written.count("<!-- adapters:start -->") == 1
@@ -193,22 +148,9 @@ def test_adapters_benchmark_quick(tmp_path: Path) -> None:
 @pytest.mark.timeout(150)
 def test_allocator_benchmark_quick(tmp_path: Path) -> None:
     """Both settings measured, both tables filled, the section written between its markers."""
-    results = tmp_path / "RESULTS.md"
-    results.write_text(
-        "# Results\n\n<!-- allocator:start -->\nstale\n<!-- allocator:end -->\n", encoding="utf-8"
-    )
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "allocator.py"), "--quick", "--write", str(results)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=140,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
+    run, written = run_quick(tmp_path, "allocator.py", "allocator", timeout=140)
     assert "## Allocator settings of `pinecone-rag serve`" in run.stdout
     rows = [line for line in run.stdout.splitlines() if line.startswith(("| tuned", "| glibc"))]
     assert len(rows) == 4  # two settings in each of two tables
-    written = results.read_text(encoding="utf-8")
     assert "stale" not in written
     assert written.count("<!-- allocator:start -->") == 1
