@@ -599,8 +599,12 @@ class IndexEngine:
                     break  # the writes since the last build changed nothing that needs files
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
-                namespace.build_requested = True
-                self._nudge()
+                if state.frozen is None:
+                    # Asked again only between builds (one that failed, or our request not yet taken):
+                    # asked during a build, the request would outlive it and start another build at
+                    # the next write, however small.
+                    namespace.build_requested = True
+                    self._nudge()
                 time.sleep(0.005)
         return True
 
