@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from pinecone_rag.wire import encode
 from pinecone_rag.wire import messages as pb
 from pinecone_rag.wire.codec import (
     encode_fetch_request,
@@ -308,3 +309,32 @@ def test_column_path_reports_bad_values_like_the_record_path() -> None:
         encode_upsert_request(["a", "b"], None, None, [{"n": 1}, {"n": 10**400}])
     with pytest.raises(TypeError, match="ids must be a str, not int"):
         encode_upsert_request(["a", 7], None, None, [{"n": 1}, {"n": 2}])  # type: ignore[list-item]
+
+
+def test_new_values_repeated_in_one_batch_are_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document's chunks share values no earlier batch had: each is encoded once, the bytes unchanged."""
+    metadata = [{"source": f"new-{i // 3}.md", "tags": ["new", str(i // 3)]} for i in range(6)]
+    ids = [f"r{i}" for i in range(6)]
+    dense = np.ones((6, 2), dtype=np.float32)
+    expected = pb.UpsertRequest(
+        vectors=[pb.Vector(id=i, values=[1.0, 1.0], metadata=m) for i, m in zip(ids, metadata, strict=True)]
+    ).SerializeToString()
+    strings: list[str] = []
+    lists: list[tuple[str, ...]] = []
+    real_string, real_list = encode._KeyCode.string, encode._KeyCode.string_list
+
+    def count_string(code: encode._KeyCode, value: str) -> bytes:
+        strings.append(value)
+        return real_string(code, value)
+
+    def count_list(code: encode._KeyCode, items: tuple[str, ...]) -> bytes | None:
+        lists.append(items)
+        return real_list(code, items)
+
+    monkeypatch.setattr(encode._KeyCode, "string", count_string)
+    monkeypatch.setattr(encode._KeyCode, "string_list", count_list)
+    monkeypatch.setattr(encode, "_KEY_CODES", {})
+    wire = encode_upsert_request(ids, dense, None, metadata)
+    assert pb.UpsertRequest.FromString(wire) == pb.UpsertRequest.FromString(expected)
+    assert strings == ["new-0.md", "new-1.md"]
+    assert lists == [("new", "0"), ("new", "1")]

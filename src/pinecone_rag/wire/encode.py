@@ -335,7 +335,13 @@ def _metadata_columns(metadata: Sequence[Any]) -> list[list[bytes]] | None:
         if kinds == {str}:
             entries = list(map(code.strings.get, values))
             if None in entries:
-                entries = [entry or code.string(value) for entry, value in zip(entries, values, strict=True)]
+                # Looked up again: a value new to this batch usually repeats within it (a source shared
+                # by a document's chunks), and its first occurrence memoized it.
+                strings = code.strings
+                entries = [
+                    entry or strings.get(value) or code.string(value)
+                    for entry, value in zip(entries, values, strict=True)
+                ]
         elif kinds <= {float, int}:
             try:
                 entries = list(map(code.pack_number, repeat(code.number), values))
@@ -350,8 +356,10 @@ def _metadata_columns(metadata: Sequence[Any]) -> list[list[bytes]] | None:
             except TypeError:  # an unhashable item: not a list of strings
                 return None
             if None in entries:
+                lists = code.lists
                 entries = [
-                    entry or code.string_list(item) for entry, item in zip(entries, items, strict=True)
+                    entry or lists.get(item) or code.string_list(item)
+                    for entry, item in zip(entries, items, strict=True)
                 ]
                 if None in entries:
                     return None
