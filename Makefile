@@ -52,7 +52,7 @@ test: lint typecheck pytest
 protos: $(TOOLS)/.installed
 	$(TOOLS)/bin/python scripts/gen_protos.py
 
-BENCHES := codec sdk_vs_engine client_upsert client_query engine adapters load allocator
+BENCHES := codec sdk_vs_engine client_upsert client_ceiling client_query engine adapters load allocator
 
 bench: $(BIN)/.installed
 	for name in $(BENCHES); do $(BIN)/python bench/$$name.py --write bench/RESULTS.md || exit 1; done

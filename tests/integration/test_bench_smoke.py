@@ -61,6 +61,13 @@ CLIENT_BENCHMARKS = [
         id="client_upsert",
     ),
     pytest.param(
+        "client_ceiling.py",
+        "client_ceiling",
+        "## Upsert without a server's limits: our client vs the official SDK's gRPC client, to a sink",
+        "| client | records/s | client CPU us / record |",
+        id="client_ceiling",
+    ),
+    pytest.param(
         "client_query.py",
         "client_query",
         "## Query: our client vs the official SDK 8.x, same engine, data and concurrency",
