@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,6 +228,29 @@ def sdk_grpc_index(control_url: str, grpc_target: str) -> Any:
     return PineconeGRPC(api_key=API_KEY, host=control_url).Index(
         host=grpc_target, grpc_config=GRPCClientConfig(secure=False)
     )
+
+
+def sdk_upserts_in_flight(
+    index: Any, batches: list[list[dict[str, Any]]], namespace: str, concurrency: int, *, grpc: bool = True
+) -> Iterator[tuple[Any, int]]:
+    """The SDK's parallel upsert as its documentation shows it: ``async_req=True`` per batch.
+
+    At most ``concurrency`` calls are pending; a new batch is sent when the oldest is settled
+    (``.result()`` for gRPC futures, ``.get()`` for REST). Yields each response with its batch's size,
+    oldest first.
+    """
+    pending: deque[tuple[Any, int]] = deque()
+
+    def settle() -> tuple[Any, int]:
+        handle, size = pending.popleft()
+        return (handle.result(timeout=300) if grpc else handle.get(timeout=300)), size
+
+    for batch in batches:
+        if len(pending) == concurrency:
+            yield settle()
+        pending.append((index.upsert(vectors=batch, namespace=namespace, async_req=True), len(batch)))
+    while pending:
+        yield settle()
 
 
 def sdk_rest_index(control_url: str, data_host: str, pool_threads: int) -> Any:

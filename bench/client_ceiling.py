@@ -31,7 +31,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from _common import (
     quiet_sdk_warnings,
     sdk_grpc_index,
     sdk_records,
+    sdk_upserts_in_flight,
     write_section,
 )
 
@@ -150,15 +150,10 @@ def write_ours(
 
 
 def write_sdk(index: Any, batches: list[list[dict[str, Any]]], concurrency: int) -> int:
-    pending: deque[Any] = deque()
-    written = 0
-    for batch in batches:
-        if len(pending) == concurrency:
-            written += int(pending.popleft().result(timeout=300).upserted_count)
-        pending.append(index.upsert(vectors=batch, namespace="ceiling", async_req=True))
-    while pending:
-        written += int(pending.popleft().result(timeout=300).upserted_count)
-    return written
+    return sum(
+        int(response.upserted_count)
+        for response, _ in sdk_upserts_in_flight(index, batches, "ceiling", concurrency)
+    )
 
 
 def measure(args: argparse.Namespace, target: str, sink_cpu: Any) -> list[Tally]:

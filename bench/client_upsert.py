@@ -53,7 +53,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +83,7 @@ from _common import (
     sdk_grpc_index,
     sdk_records,
     sdk_rest_index,
+    sdk_upserts_in_flight,
     wait_until_idle,
     write_section,
 )
@@ -279,19 +279,8 @@ def upsert_sdk(index: Any, run: Run, batches: list[list[dict[str, Any]]], *, grp
             run.latencies.append(time.perf_counter() - began)
             check_count(run.path, response.upserted_count, len(batch))
         return
-    pending: deque[tuple[Any, int]] = deque()
-
-    def settle() -> None:
-        handle, size = pending.popleft()
-        response = handle.result(timeout=300) if grpc else handle.get(timeout=300)
+    for response, size in sdk_upserts_in_flight(index, batches, run.namespace, run.concurrency, grpc=grpc):
         check_count(run.path, response.upserted_count, size)
-
-    for batch in batches:
-        if len(pending) == run.concurrency:
-            settle()
-        pending.append((index.upsert(vectors=batch, namespace=run.namespace, async_req=True), len(batch)))
-    while pending:
-        settle()
 
 
 class Bench:
