@@ -55,11 +55,12 @@ CREATE TABLE IF NOT EXISTS indexes (
     port INTEGER,
     created_at REAL NOT NULL,
     embed TEXT,
+    grpc_port INTEGER,
     UNIQUE (project_id, name)
 );
 """
 # Columns added after the first release, with their definitions: added to older databases at open.
-_ADDED_INDEX_COLUMNS = {"embed": "TEXT"}
+_ADDED_INDEX_COLUMNS = {"embed": "TEXT", "grpc_port": "INTEGER"}
 
 
 def hash_key(secret: str) -> str:
@@ -104,6 +105,8 @@ class IndexRecord:
     created_at: float = 0.0
     embed: dict[str, Any] | None = None
     """The integrated-embedding config (model, field_map, ...) of an index made for a model."""
+    grpc_port: int | None = None
+    """The direct gRPC port last bound, bound again at the next start when it is free."""
 
 
 def _index_from_row(row: sqlite3.Row) -> IndexRecord:
@@ -120,6 +123,7 @@ def _index_from_row(row: sqlite3.Row) -> IndexRecord:
         port=row["port"],
         created_at=row["created_at"],
         embed=orjson.loads(row["embed"]) if row["embed"] else None,
+        grpc_port=row["grpc_port"],
     )
 
 
@@ -241,7 +245,8 @@ class ControlDatabase:
         """Store a new index (sqlite3.IntegrityError when the name is taken in the project)."""
         self._run(
             "INSERT INTO indexes (id, project_id, name, dimension, metric, vector_type, spec, tags, "
-            "deletion_protection, port, created_at, embed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "deletion_protection, port, created_at, embed, grpc_port) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.project_id,
@@ -255,6 +260,7 @@ class ControlDatabase:
                 record.port,
                 record.created_at,
                 None if record.embed is None else orjson.dumps(record.embed).decode(),
+                record.grpc_port,
             ),
         )
 
@@ -272,15 +278,17 @@ class ControlDatabase:
         return [_index_from_row(row) for row in rows]
 
     def update_index(self, record: IndexRecord, **changes: Any) -> IndexRecord:
-        """Persist changed fields (``spec``, ``tags``, ``deletion_protection``, ``port``)."""
+        """Persist changed fields (``spec``, ``tags``, ``deletion_protection``, ``port``, ``grpc_port``)."""
         updated = replace(record, **changes)
         self._run(
-            "UPDATE indexes SET spec = ?, tags = ?, deletion_protection = ?, port = ? WHERE id = ?",
+            "UPDATE indexes SET spec = ?, tags = ?, deletion_protection = ?, port = ?, grpc_port = ? "
+            "WHERE id = ?",
             (
                 orjson.dumps(updated.spec).decode(),
                 orjson.dumps(updated.tags).decode(),
                 updated.deletion_protection,
                 updated.port,
+                updated.grpc_port,
                 updated.id,
             ),
         )
@@ -291,5 +299,6 @@ class ControlDatabase:
         self._run("DELETE FROM indexes WHERE id = ?", (index_id,))
 
     def used_ports(self) -> set[int]:
-        """Ports assigned to any index."""
-        return {int(r["port"]) for r in self._all("SELECT port FROM indexes WHERE port IS NOT NULL")}
+        """Ports assigned to any index (data-plane and direct gRPC ports)."""
+        rows = self._all("SELECT port, grpc_port FROM indexes")
+        return {int(port) for row in rows for port in (row["port"], row["grpc_port"]) if port is not None}

@@ -199,18 +199,18 @@ class IndexManager:
         )
         if self._grpc_credentials is None:
             # Plaintext: one grpcio port, spliced to from the shared port and advertised for direct use.
-            grpc_port = grpc_server.add_insecure_port(f"{self._grpc_host()}:0")
+            grpc_port = self._bind_direct(grpc_server, record.grpc_port)
             splice_port = grpc_port
         else:
             # TLS: the listener terminates TLS and splices plaintext to a loopback-only port; the
             # advertised direct port speaks TLS with the same certificate.
             splice_port = grpc_server.add_insecure_port("127.0.0.1:0")
-            grpc_port = grpc_server.add_secure_port(f"{self._grpc_host()}:0", self._grpc_credentials)
+            grpc_port = self._bind_direct(grpc_server, record.grpc_port)
         grpc_server.start()
         sock = self._bind(record)
         port = sock.getsockname()[1]
-        if port != record.port:
-            record = self._database.update_index(record, port=port)
+        if (port, grpc_port) != (record.port, record.grpc_port):
+            record = self._database.update_index(record, port=port, grpc_port=grpc_port)
         config = uvicorn.Config(
             build_data_app(service, self._keyring, record.project_id, embed=record.embed),
             http=http_protocol_class(self._settings.request_head_timeout),
@@ -242,6 +242,27 @@ class IndexManager:
         handle = IndexHandle(record, engine, port, grpc_port, grpc_server, listener, state, splices)
         self._handles[(record.project_id, record.name)] = handle
         return handle
+
+    def _bind_direct(self, grpc_server: grpc.Server, saved: int | None) -> int:
+        """Bind the advertised direct gRPC port: the index's previous one when it is free, else a new one.
+
+        Clients cache the direct port (ours from describe_index), so keeping it across restarts saves
+        them a failed connection and a fallback to the shared port.
+        """
+        address = self._grpc_host()
+        for port in ([saved] if saved else []) + [0]:
+            try:
+                if self._grpc_credentials is None:
+                    bound = grpc_server.add_insecure_port(f"{address}:{port}")
+                else:
+                    bound = grpc_server.add_secure_port(f"{address}:{port}", self._grpc_credentials)
+            except RuntimeError:  # grpcio raises when the port is taken (older versions return 0)
+                if not port:
+                    raise
+                bound = 0
+            if bound:
+                return bound
+        raise ResourceExhaustedError("No free port is left for an index's gRPC data plane.")
 
     def _grpc_host(self) -> str:
         host = self._settings.host

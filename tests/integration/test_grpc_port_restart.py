@@ -1,0 +1,110 @@
+"""The advertised direct gRPC port of an index survives a restart when it is free, and moves when not.
+
+A real server on loopback (port 0), restarted on the same data directory; raw gRPC calls to the port
+describe_index advertises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sqlite3
+from typing import TYPE_CHECKING
+
+import grpc
+
+from pinecone_rag.server import LocalServer
+from pinecone_rag.server.control_db import ControlDatabase
+from pinecone_rag.server.launcher import CONTROL_DB
+from pinecone_rag.wire import messages as pb
+
+from .durability_support import HEADERS, client, create_index
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+GRPC_PORT_HEADER = "x-pinecone-rag-grpc-port"
+
+
+def direct_port(server: LocalServer, name: str) -> int:
+    with client(server.url) as control:
+        response = control.get(f"/indexes/{name}")
+        assert response.status_code == 200, response.text
+        return int(response.headers[GRPC_PORT_HEADER])
+
+
+def record_count(port: int) -> int:
+    """describe_index_stats over the direct port: it answers, and sees the stored record."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(
+            f"/{pb.SERVICE_NAME}/DescribeIndexStats",
+            request_serializer=pb.DescribeIndexStatsRequest.SerializeToString,
+            response_deserializer=pb.DescribeIndexStatsResponse.FromString,
+        )
+        response = call(
+            pb.DescribeIndexStatsRequest(), metadata=[("api-key", HEADERS["Api-Key"])], timeout=30
+        )
+        return int(response.total_vector_count)
+
+
+def upsert_one(port: int) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(
+            f"/{pb.SERVICE_NAME}/Upsert",
+            request_serializer=pb.UpsertRequest.SerializeToString,
+            response_deserializer=pb.UpsertResponse.FromString,
+        )
+        request = pb.UpsertRequest(vectors=[pb.Vector(id="a", values=[0.5] * 8)])
+        assert call(request, metadata=[("api-key", HEADERS["Api-Key"])], timeout=30).upserted_count == 1
+
+
+def test_the_direct_grpc_port_is_kept_across_restarts(tmp_path: Path) -> None:
+    with LocalServer(tmp_path, port=0) as first:
+        with client(first.url) as control:
+            create_index(control, "kept")
+        port = direct_port(first, "kept")
+        upsert_one(port)
+    with LocalServer(tmp_path, port=0) as second:
+        assert direct_port(second, "kept") == port
+        assert record_count(port) == 1
+
+
+def test_a_taken_direct_port_is_replaced_and_the_new_one_advertised(tmp_path: Path) -> None:
+    with LocalServer(tmp_path, port=0) as first:
+        with client(first.url) as control:
+            create_index(control, "moved")
+        port = direct_port(first, "moved")
+        upsert_one(port)
+    # Someone else listens on the old port while the server is down.
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen(1)
+        with LocalServer(tmp_path, port=0) as second:
+            moved = direct_port(second, "moved")
+            assert moved != port
+            assert record_count(moved) == 1
+        # The new port is what the control database remembers for the next start.
+        database = ControlDatabase(tmp_path / CONTROL_DB)
+        try:
+            assert [record.grpc_port for record in database.indexes()] == [moved]
+        finally:
+            database.close()
+    finally:
+        squatter.close()
+
+
+def test_a_database_from_before_the_column_gains_it(tmp_path: Path) -> None:
+    with LocalServer(tmp_path, port=0) as first, client(first.url) as control:
+        create_index(control, "old")
+    # The database as a release before the direct port was remembered left it.
+    with contextlib.closing(sqlite3.connect(tmp_path / CONTROL_DB)) as connection:
+        connection.execute("ALTER TABLE indexes DROP COLUMN grpc_port")
+        connection.commit()
+    database = ControlDatabase(tmp_path / CONTROL_DB)
+    try:
+        assert [(record.name, record.grpc_port) for record in database.indexes()] == [("old", None)]
+    finally:
+        database.close()
+    with LocalServer(tmp_path, port=0) as second:
+        assert record_count(direct_port(second, "old")) == 0
