@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -33,29 +33,26 @@ def direct_port(server: LocalServer, name: str) -> int:
         return int(response.headers[GRPC_PORT_HEADER])
 
 
+def call(port: int, method: str, request: Any, response_class: Any) -> Any:
+    """One raw gRPC call to the direct port, with the test's API key."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = channel.unary_unary(
+            f"/{pb.SERVICE_NAME}/{method}",
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_class.FromString,
+        )
+        return stub(request, metadata=[("api-key", HEADERS["Api-Key"])], timeout=30)
+
+
 def record_count(port: int) -> int:
     """describe_index_stats over the direct port: it answers, and sees the stored record."""
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(
-            f"/{pb.SERVICE_NAME}/DescribeIndexStats",
-            request_serializer=pb.DescribeIndexStatsRequest.SerializeToString,
-            response_deserializer=pb.DescribeIndexStatsResponse.FromString,
-        )
-        response = call(
-            pb.DescribeIndexStatsRequest(), metadata=[("api-key", HEADERS["Api-Key"])], timeout=30
-        )
-        return int(response.total_vector_count)
+    stats = call(port, "DescribeIndexStats", pb.DescribeIndexStatsRequest(), pb.DescribeIndexStatsResponse)
+    return int(stats.total_vector_count)
 
 
 def upsert_one(port: int) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(
-            f"/{pb.SERVICE_NAME}/Upsert",
-            request_serializer=pb.UpsertRequest.SerializeToString,
-            response_deserializer=pb.UpsertResponse.FromString,
-        )
-        request = pb.UpsertRequest(vectors=[pb.Vector(id="a", values=[0.5] * 8)])
-        assert call(request, metadata=[("api-key", HEADERS["Api-Key"])], timeout=30).upserted_count == 1
+    request = pb.UpsertRequest(vectors=[pb.Vector(id="a", values=[0.5] * 8)])
+    assert call(port, "Upsert", request, pb.UpsertResponse).upserted_count == 1
 
 
 def test_the_direct_grpc_port_is_kept_across_restarts(tmp_path: Path) -> None:
