@@ -331,3 +331,11 @@ def write_section(path: Path, name: str, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def emit_section(section: str, path: Path | None, name: str) -> None:
+    """Print a benchmark's markdown section and, with ``--write PATH``, replace its section in PATH."""
+    print(section)
+    if path is not None:
+        write_section(path, name, section)
+        print(f"# wrote the {name} section of {path}", file=sys.stderr)

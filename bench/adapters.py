@@ -95,6 +95,7 @@ from _common import (
     API_KEY,
     SEED,
     data_host_of,
+    emit_section,
     grpc_port_of,
     load_average,
     package_version,
@@ -104,7 +105,6 @@ from _common import (
     running_engine,
     sdk_grpc_index,
     unit_rows,
-    write_section,
 )
 
 if TYPE_CHECKING:
@@ -760,10 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bench.close()
     section = render(args, bench, time.perf_counter() - began, load_before, skipped)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, SECTION)
     return 0
 
 

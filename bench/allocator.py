@@ -38,12 +38,12 @@ from _common import (
     Engine,
     command_line,
     dataset,
+    emit_section,
     load_average,
     machine_facts,
     process_counters,
     process_cpu_seconds,
     wait_until_idle,
-    write_section,
 )
 
 if TYPE_CHECKING:
@@ -266,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 engine[setting].append(ingest(handle, pid, data, f"run-{pair}", [tuned, untuned]))
                 print(f"# {setting} run {pair + 1}: {engine[setting][-1]}", file=sys.stderr, flush=True)
     section = render(args, floor, engine)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
+    emit_section(section, args.write, SECTION)
     return 0
 
 

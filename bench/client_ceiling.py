@@ -39,6 +39,7 @@ from _common import (
     METADATA_EXAMPLE,
     command_line,
     dataset,
+    emit_section,
     fmt_rate,
     load_average,
     machine_facts,
@@ -47,7 +48,6 @@ from _common import (
     sdk_grpc_index,
     sdk_records,
     sdk_upserts_in_flight,
-    write_section,
 )
 
 if TYPE_CHECKING:
@@ -285,10 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         sink.terminate()
         sink.wait(timeout=60)
     section = render(args, paths, time.perf_counter() - began, load_before)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, SECTION)
     return 0
 
 

@@ -52,6 +52,7 @@ from _common import (
     command_line,
     data_host_of,
     dataset,
+    emit_section,
     engine_description,
     fmt_rate,
     fmt_ratio,
@@ -66,7 +67,6 @@ from _common import (
     sdk_grpc_index,
     sdk_rest_index,
     unit_rows,
-    write_section,
 )
 
 if TYPE_CHECKING:
@@ -364,10 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bench.close()
     section = render(args, bench, measures, time.perf_counter() - began, load_before)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, SECTION)
     return 0
 
 

@@ -71,6 +71,7 @@ from _common import (
     command_line,
     data_host_of,
     dataset,
+    emit_section,
     engine_description,
     engine_process,
     fmt_rate,
@@ -85,7 +86,6 @@ from _common import (
     sdk_rest_index,
     sdk_upserts_in_flight,
     wait_until_idle,
-    write_section,
 )
 
 if TYPE_CHECKING:
@@ -572,10 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bench.close()
     section = render(args, runs, encoding, time.perf_counter() - began, load_before, bench.idle_wait)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, SECTION)
     return 0
 
 

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from _common import command_line, fmt_rate, package_version, unit_rows, write_section
+from _common import command_line, emit_section, fmt_rate, package_version, unit_rows
 from pinecone_rag.wire import messages as pb
 from pinecone_rag.wire.codec import decode_query_response, encode_upsert_request
 
@@ -388,10 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     section = render(args, upserts, decodes, time.perf_counter() - began, sdk is not None)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, "codec", section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, "codec")
     return 0
 
 

@@ -67,7 +67,7 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from _common import API_KEY, load_average, running_engine, write_section
+from _common import API_KEY, emit_section, load_average, running_engine
 from _engine_data import REAL_DATA, TOP_K, Dataset, prepare_truth, real, synthetic
 from _engine_report import plot_outcomes, render
 from _engine_results import (
@@ -678,10 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_outcomes(outcomes, args.plot)
         print(f"# wrote the plot to {args.plot}", file=sys.stderr)
     section = render(outcomes, time.perf_counter() - began, load_before, args.plot, args.blas_threads)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, SECTION)
     return 0
 
 

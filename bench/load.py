@@ -53,11 +53,11 @@ from _common import (
     API_KEY,
     SEED,
     command_line,
+    emit_section,
     engine_description,
     load_average,
     machine_facts,
     unit_rows,
-    write_section,
 )
 
 if TYPE_CHECKING:
@@ -577,10 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             control.close()
     section = render(args, levels, checks, baseline, time.perf_counter() - began, load_before)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, SECTION)
     return 0 if ok(levels, checks, baseline) else 1
 
 

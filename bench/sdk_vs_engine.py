@@ -60,13 +60,13 @@ import numpy as np
 
 from _common import (
     command_line,
+    emit_section,
     fmt_rate,
     fmt_ratio,
     grpc_port_of,
     package_version,
     running_engine,
     unit_rows,
-    write_section,
 )
 
 API_KEY = "bench-key"
@@ -478,10 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.delete_index(name, clients)
     assert query_result is not None
     section = render(args, configs, query_result, time.perf_counter() - began)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, "sdk_vs_engine", section)
-        print(f"# wrote the section to {args.write}", file=sys.stderr)
+    emit_section(section, args.write, "sdk_vs_engine")
     return 0
 
 

@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _common import command_line, load_average, machine_facts, write_section
+from _common import command_line, emit_section, load_average, machine_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "stress"
@@ -330,10 +330,7 @@ def main() -> int:
     print(f"stress: {examples} inputs per fuzz test, {cycles} kill -9 cycles", file=sys.stderr, flush=True)
     run = run_profile(examples, cycles, args.seed, args.pytest_args)
     section, clean = render(run, examples, cycles, load_before)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, SECTION, section)
-        print(f"wrote the {SECTION} section of {args.write}", file=sys.stderr)
+    emit_section(section, args.write, SECTION)
     return 0 if clean else (run.returncode or 1)
 
 
