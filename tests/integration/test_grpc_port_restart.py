@@ -55,23 +55,25 @@ def upsert_one(port: int) -> None:
     assert call(port, "Upsert", request, pb.UpsertResponse).upserted_count == 1
 
 
-def test_the_direct_grpc_port_is_kept_across_restarts(tmp_path: Path) -> None:
-    with LocalServer(tmp_path, port=0) as first:
-        with client(first.url) as control:
-            create_index(control, "kept")
-        port = direct_port(first, "kept")
+def index_with_one_record(data_dir: Path, name: str) -> int:
+    """Start a server, create index ``name``, write one record over its direct port, stop; the port."""
+    with LocalServer(data_dir, port=0) as server:
+        with client(server.url) as control:
+            create_index(control, name)
+        port = direct_port(server, name)
         upsert_one(port)
+    return port
+
+
+def test_the_direct_grpc_port_is_kept_across_restarts(tmp_path: Path) -> None:
+    port = index_with_one_record(tmp_path, "kept")
     with LocalServer(tmp_path, port=0) as second:
         assert direct_port(second, "kept") == port
         assert record_count(port) == 1
 
 
 def test_a_taken_direct_port_is_replaced_and_the_new_one_advertised(tmp_path: Path) -> None:
-    with LocalServer(tmp_path, port=0) as first:
-        with client(first.url) as control:
-            create_index(control, "moved")
-        port = direct_port(first, "moved")
-        upsert_one(port)
+    port = index_with_one_record(tmp_path, "moved")
     # Someone else listens on the old port while the server is down.
     squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
