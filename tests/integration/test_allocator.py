@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import threading
@@ -72,10 +73,13 @@ def _faults_per_request(setting: str, requests: int = 64) -> float:
 def test_tuned_server_reuses_request_buffers() -> None:
     """glibc's defaults fault in each request's pages anew (hundreds per 1.6 MB request); tuned, far fewer.
 
-    Counts faults, not time. The margin is wide: measured 500 vs 74 per request (bench/allocator.py).
+    Counts faults, not time. One run of either setting varies about 2x with the machine's load (tuned
+    53-121, default 130-440 per request, measured), so each setting runs three times, alternating, and
+    the medians are compared; the margin stays wide (bench/allocator.py: 35 vs 271).
     """
-    default = _faults_per_request("default")
+    runs = [(_faults_per_request("default"), _faults_per_request("tuned")) for _ in range(3)]
+    default = statistics.median(pair[0] for pair in runs)
+    tuned = statistics.median(pair[1] for pair in runs)
     if default < 100:
         pytest.skip(f"this C library reuses freed buffers by default ({default:.0f} faults per request)")
-    tuned = _faults_per_request("tuned")
-    assert tuned < default / 2, (tuned, default)
+    assert tuned < default / 2, runs
