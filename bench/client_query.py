@@ -72,7 +72,7 @@ from _common import (
     sdk_rest_index,
     wait_until_idle,
 )
-from _engine_data import RECORDS_PER_COMPONENT, Mixture
+from _engine_data import LATENT, RECORDS_PER_COMPONENT, Mixture
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -325,9 +325,9 @@ def render(
         f"- The namespace was written once with our client (gRPC) in {bench.load_seconds:.1f} s",
         f"  ({loaded:,.0f} records/s), outside the comparison; the queries began once the engine had",
         f"  been idle for 1 s ({bench.build_wait:.1f} s after the last write), so its clustered index",
-        "  answered them all. The data are a Gaussian mixture in a 24-d subspace (`bench/_engine_data.py`),",
-        "  the queries drawn from the same mixture: recall is what the server default gives on data shaped",
-        "  like embeddings.",
+        f"  answered them all. The data are a Gaussian mixture in a {LATENT}-d subspace",
+        "  (`bench/_engine_data.py`), the queries drawn from the same mixture: recall is what the server",
+        "  default gives on data shaped like embeddings.",
         *contention_note(measures, mode),
     ]
     return "\n".join(lines) + "\n"
