@@ -27,6 +27,7 @@ from pinecone_rag.errors import (
     UnauthenticatedError,
     UnauthorizedError,
     UnavailableError,
+    UpsertError,
 )
 from pinecone_rag.models import (
     Embedding,
@@ -102,6 +103,7 @@ __all__ = [
     "UnauthorizedError",
     "UnavailableError",
     "UpdateResult",
+    "UpsertError",
     "UpsertResult",
     "Usage",
     "Vector",

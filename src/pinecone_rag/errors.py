@@ -46,6 +46,23 @@ class RecordError(PineconeError, ValueError):
     """A record passed to upsert is malformed (the message names its position); nothing was sent."""
 
 
+class UpsertError(PineconeError):
+    """Some records of an upsert were not written after every retry (see ``UpsertResult.failed``).
+
+    Raised by :meth:`pinecone_rag.UpsertResult.raise_for_failures`; the first batch's error is its
+    ``__cause__``.
+
+    Attributes:
+        failed_ids: The ids of every record that was not written, in input order of their batches.
+        upserted_count: How many records were written.
+    """
+
+    def __init__(self, message: str, failed_ids: list[str], upserted_count: int) -> None:
+        super().__init__(message)
+        self.failed_ids = failed_ids
+        self.upserted_count = upserted_count
+
+
 class PineconeConnectionError(PineconeError):
     """The service could not be reached: connection refused or reset, name resolution failed."""
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from pinecone_rag.errors import UpsertError
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -305,6 +307,33 @@ class UpsertResult:
     def failed_ids(self) -> list[str]:
         """Ids of every record that was not written."""
         return [record_id for batch in self.failed for record_id in batch.ids]
+
+    def describe_failures(self) -> str:
+        """One line on what was not written: counts, the first error and the first ids ("" when ok)."""
+        if not self.failed:
+            return ""
+        ids = self.failed_ids
+        total = self.upserted_count + len(ids)
+        shown = ", ".join(repr(record_id) for record_id in ids[:5]) + (", ..." if len(ids) > 5 else "")
+        return (
+            f"{len(ids):,} of {total:,} records were not written ({len(self.failed)} failed "
+            f"batch{'es' if len(self.failed) > 1 else ''}; first error: {self.failed[0].error}); ids: {shown}"
+        )
+
+    def raise_for_failures(self) -> UpsertResult:
+        """Raise :class:`~pinecone_rag.errors.UpsertError` if any record was not written; else return self.
+
+        Example::
+
+            index.upsert(records).raise_for_failures()
+
+        Raises:
+            UpsertError: Some batches failed after every retry; the first batch's error is the cause.
+        """
+        if not self.failed:
+            return self
+        first = self.failed[0].error
+        raise UpsertError(self.describe_failures(), self.failed_ids, self.upserted_count) from first
 
 
 @dataclass(frozen=True)

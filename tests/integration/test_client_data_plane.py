@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from pinecone_rag import (
     PineconeClient,
     RecordError,
     SparseValues,
+    UpsertError,
     UpsertResult,
     Vector,
 )
@@ -292,7 +294,7 @@ def test_upsert_from_pandas_dataframe(plane: Plane):
 
 
 # ------------------------------------------------------------------------------- upsert failure reporting
-def test_upsert_reports_rejected_batches_and_writes_the_rest(plane: Plane):
+def test_upsert_reports_rejected_batches_and_writes_the_rest(plane: Plane, caplog: pytest.LogCaptureFixture):
     index = plane.new_index(dimension=4)
     ids, matrix, _ = make_data(50, 4, seed=4)
     too_big = {"text": "x" * 50_000}  # over the engine's 40 KB metadata limit, well within a request
@@ -316,7 +318,8 @@ def test_upsert_reports_rejected_batches_and_writes_the_rest(plane: Plane):
             (record_id, row, too_big if position == 25 else {"n": position})
             for position, (record_id, row) in enumerate(zip(ids, matrix, strict=True))
         )
-        result = index.upsert(records, "fail", batch_size=10, max_concurrency=1)
+        with caplog.at_level(logging.WARNING, logger="pinecone_rag.client._batching"):
+            result = index.upsert(records, "fail", batch_size=10, max_concurrency=1)
     finally:
         del index.raw._transport.call
     assert len(calls) == 5, "a rejected batch (INVALID_ARGUMENT) must not be retried"
@@ -327,6 +330,11 @@ def test_upsert_reports_rejected_batches_and_writes_the_rest(plane: Plane):
     assert result.failed_ids == ids[20:30]
     assert isinstance(result.failed[0].error, InvalidArgumentError)
     assert "metadata" in str(result.failed[0].error).lower()
+    assert "upsert: 10 of 50 records were not written (1 failed batch; " in caplog.text
+    with pytest.raises(UpsertError) as caught:
+        result.raise_for_failures()
+    assert (caught.value.failed_ids, caught.value.upserted_count) == (ids[20:30], 40)
+    assert caught.value.__cause__ is result.failed[0].error
     present = set(index.fetch(ids, "fail").vectors)
     assert present == set(ids[:20] + ids[30:])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ import pytest
 from pinecone_rag.client import _batching
 from pinecone_rag.client._batching import arun_batches, progress_bar, run_batches
 from pinecone_rag.client._records import RecordBatch, iter_batches
-from pinecone_rag.errors import ConfigurationError, RecordError, UnavailableError
+from pinecone_rag.errors import ConfigurationError, RecordError, UnavailableError, UpsertError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -107,6 +108,28 @@ def test_failures_are_collected_with_exact_ids() -> None:
     assert isinstance(failed[0].error, UnavailableError)
     assert sorted(result.failed_ids) == sorted(["b1-r0", "b1-r1", "b1-r2", "b6-r0", "b6-r1", "b6-r2"])
     assert sum(progress) == 24  # failed batches count as finished too
+
+
+def test_failures_are_logged_and_raised_on_request(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pinecone_rag.client._batching"):
+        result = run_batches(make_batches(8), failing_send({1, 6}), max_concurrency=1)
+    expected = (
+        "upsert: 6 of 24 records were not written (2 failed batches; first error: (503 UNAVAILABLE) batch 1 "
+        "failed); ids: 'b1-r0', 'b1-r1', 'b1-r2', 'b6-r0', 'b6-r1', ..."
+    )
+    assert [record.getMessage() for record in caplog.records] == [expected]
+    with pytest.raises(UpsertError, match=r"^6 of 24 records were not written") as caught:
+        result.raise_for_failures()
+    assert caught.value.failed_ids == ["b1-r0", "b1-r1", "b1-r2", "b6-r0", "b6-r1", "b6-r2"]
+    assert caught.value.upserted_count == 18
+    assert caught.value.__cause__ is result.failed[0].error
+
+
+def test_a_clean_run_logs_nothing_and_passes_through(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pinecone_rag.client._batching"):
+        result = run_batches(make_batches(4), len, max_concurrency=2)
+    assert result.raise_for_failures() is result
+    assert caplog.records == []
 
 
 def test_sends_run_concurrently_up_to_the_limit() -> None:

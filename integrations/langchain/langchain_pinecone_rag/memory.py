@@ -50,7 +50,6 @@ from langgraph.store.base import validate_op_namespace as _validate_op_namespace
 from typing_extensions import override
 
 from langchain_pinecone_rag import _memory_codec as codec
-from pinecone_rag import RecordError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -58,19 +57,12 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from langgraph.store.base import IndexConfig, Op, Result
 
-    from pinecone_rag import AsyncIndex, FetchResponse, Index, QueryResponse, UpsertResult, Vector
+    from pinecone_rag import AsyncIndex, FetchResponse, Index, QueryResponse, Vector
 
 __all__ = ["PineconeStore"]
 
 _FETCH_PAGE = 1000
 _MAX_TOP_K = 10_000
-
-
-def _check(result: UpsertResult) -> None:
-    if not result.ok:
-        raise RecordError(f"Memory records were not written: {result.failed[0].error}") from result.failed[
-            0
-        ].error
 
 
 class _Put(NamedTuple):
@@ -304,11 +296,11 @@ class PineconeStore(BaseStore):
         items, vectors, deleted, stale = self._apply(puts, ids, existing, texts, embedded, self._dim())
         # Vectors first and the item last: a reader never sees an item whose vectors are missing.
         if vectors:
-            _check(self.index.upsert(vectors, self.vectors_namespace))
+            self.index.upsert(vectors, self.vectors_namespace).raise_for_failures()
         if stale:
             self.index.delete(stale, namespace=self.vectors_namespace)
         if items:
-            _check(self.index.upsert(items, self.namespace))
+            self.index.upsert(items, self.namespace).raise_for_failures()
         if deleted:
             self.index.delete(deleted, namespace=self.namespace)
 
@@ -417,10 +409,10 @@ class PineconeStore(BaseStore):
         dimension = await self._adim()
         items, vectors, deleted, stale = self._apply(puts, ids, existing, texts, embedded, dimension)
         if vectors:
-            _check(await index.upsert(vectors, self.vectors_namespace))
+            (await index.upsert(vectors, self.vectors_namespace)).raise_for_failures()
         if stale:
             await index.delete(stale, namespace=self.vectors_namespace)
         if items:
-            _check(await index.upsert(items, self.namespace))
+            (await index.upsert(items, self.namespace)).raise_for_failures()
         if deleted:
             await index.delete(deleted, namespace=self.namespace)

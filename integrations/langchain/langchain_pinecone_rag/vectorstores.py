@@ -25,7 +25,7 @@ from typing_extensions import override
 from langchain_pinecone_rag._checks import check_k, no_extra
 from langchain_pinecone_rag._connections import IndexSource
 from langchain_pinecone_rag._documents import fill_ids, record_metadata, to_document
-from langchain_pinecone_rag._upserts import LazyRecords, raise_failed
+from langchain_pinecone_rag._upserts import LazyRecords
 from langchain_pinecone_rag.filters import validate_filter
 from langchain_pinecone_rag.hybrid import check_alpha, hybrid_scale
 from langchain_pinecone_rag.relevance import relevance_fn
@@ -254,7 +254,7 @@ class PineconeVectorStore(VectorStore):
 
         Raises:
             ValueError: mismatched lengths or metadata Pinecone cannot store (nothing was sent).
-            RecordError: some records were not written (their ids are in the message).
+            UpsertError: some records were not written after retries (``failed_ids`` lists them).
         """
         no_extra("add_texts", kwargs)
         text_list, metadata, record_ids = self._prepare(texts, metadatas, ids)
@@ -272,7 +272,7 @@ class PineconeVectorStore(VectorStore):
             self._ns(namespace),
             **self._upsert_options(batch_size, max_concurrency, show_progress),
         )
-        raise_failed(result)
+        result.raise_for_failures()
         return record_ids
 
     @override
@@ -300,7 +300,7 @@ class PineconeVectorStore(VectorStore):
                 text_list[start : start + self.embedding_chunk_size]
             )
             records = self._chunk_records(text_list, metadata, record_ids, start, vectors)
-            raise_failed(await index.upsert(records, self._ns(namespace), **options))
+            (await index.upsert(records, self._ns(namespace), **options)).raise_for_failures()
         return record_ids
 
     @override

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import sys
 from collections.abc import AsyncIterable
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, ThreadPoolExecutor, wait
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
     from pinecone_rag.client._records import RecordBatch
+
+logger = logging.getLogger(__name__)
 
 # The auto progress bar stays off for inputs that fit in a single request.
 _ONE_BATCH = 1000
@@ -50,7 +53,11 @@ class _Tally:
             self._on_progress(len(batch))
 
     def result(self) -> UpsertResult:
-        return UpsertResult(self.upserted, self.failed)
+        result = UpsertResult(self.upserted, self.failed)
+        if self.failed:
+            # A caller that does not look at the result still hears of it (nothing is dropped silently).
+            logger.warning("upsert: %s", result.describe_failures())
+        return result
 
 
 def _check_concurrency(max_concurrency: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 from langchain_core.documents import Document
 
 from langchain_pinecone_rag import FilterError, PineconeVectorStore
-from pinecone_rag import PineconeClient
+from pinecone_rag import InvalidArgumentError, PineconeClient, UpsertError
 
 from .conftest import KeywordEmbeddings, unique
 
@@ -171,6 +171,18 @@ def test_unstorable_metadata_fails_before_sending(pc, new_index, metadata, messa
         store.add_texts(["apple"], [metadata], ids=["a"])
     assert store.embedding.batches == []  # type: ignore[attr-defined]
     assert store.get_by_ids(["a"]) == []
+
+
+def test_records_the_server_refuses_raise_upsert_error(pc, new_index) -> None:
+    """A batch the server rejects (metadata over its 40 KB limit) is an UpsertError naming its ids; the
+    other batches are written."""
+    store = make_store(pc, new_index)
+    metadata = [{"n": 1}, {"blob": "x" * 50_000}, {"n": 3}]
+    with pytest.raises(UpsertError) as caught:
+        store.add_texts(["apple", "banana", "cherry"], metadata, ids=["a", "b", "c"], batch_size=1)
+    assert caught.value.failed_ids == ["b"]
+    assert isinstance(caught.value.__cause__, InvalidArgumentError)
+    assert sorted(doc.page_content for doc in store.get_by_ids(["a", "b", "c"])) == ["apple", "cherry"]
 
 
 def test_mismatched_lengths_are_rejected(pc, new_index) -> None:

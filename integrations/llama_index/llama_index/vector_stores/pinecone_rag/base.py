@@ -24,6 +24,7 @@ from llama_index.vector_stores.pinecone_rag.metadata import (
 from llama_index.vector_stores.pinecone_rag.query import IndexInfo, plan_query
 from llama_index.vector_stores.pinecone_rag.sparse import SparseEncoder, as_sparse_encoder
 from pinecone_rag import AsyncPineconeClient, PineconeClient
+from pinecone_rag import UpsertError as CoreUpsertError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,12 +41,12 @@ FETCH_BATCH: Final = 1000
 """Ids per fetch request (Pinecone's limit)."""
 
 
-class UpsertError(RuntimeError):
-    """Some nodes were not written after the client's retries; ``failed_ids`` lists them."""
+class UpsertError(CoreUpsertError, RuntimeError):
+    """Some nodes were not written after the client's retries; ``failed_ids`` lists them.
 
-    def __init__(self, message: str, failed_ids: list[str]) -> None:
-        super().__init__(message)
-        self.failed_ids = failed_ids
+    The client's :class:`pinecone_rag.UpsertError`, worded for nodes (and still a ``RuntimeError``, as
+    it was before the client had one).
+    """
 
 
 class PineconeVectorStore(BasePydanticVectorStore):
@@ -256,7 +257,9 @@ class PineconeVectorStore(BasePydanticVectorStore):
             first = result.failed[0].error
             failed = result.failed_ids
             raise UpsertError(
-                f"{len(failed)} of {total} nodes were not written (e.g. {failed[:3]}): {first}", failed
+                f"{len(failed)} of {total} nodes were not written (e.g. {failed[:3]}): {first}",
+                failed,
+                result.upserted_count,
             ) from first
 
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
