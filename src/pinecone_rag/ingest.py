@@ -596,8 +596,5 @@ def ingest_chunks(
     report.upserted = result.upserted_count
     report.seconds["upsert"] = time.perf_counter() - started
     if not result.ok:
-        first = result.failed[0]
-        raise IngestError(
-            f"{len(result.failed_ids)} of {len(records)} records were not written: {first.error}"
-        )
+        raise IngestError(result.describe_failures()) from result.failed[0].error
     return report
