@@ -200,16 +200,16 @@ def record_metadata(i: int) -> dict[str, Any]:
 METADATA_EXAMPLE = '`{"source": "doc-17.md", "chunk": 3, "tags": ["a", "b"]}`'
 
 
+def records(count: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """The ids and metadata of the first ``count`` records."""
+    return [record_id(i) for i in range(count)], [record_metadata(i) for i in range(count)]
+
+
 def dataset(
     count: int, dimension: int, seed: int = SEED
 ) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
     """The seeded matrix, ids and metadata every path writes."""
-    rng = np.random.default_rng(seed)
-    return (
-        unit_rows(rng, count, dimension),
-        [record_id(i) for i in range(count)],
-        [record_metadata(i) for i in range(count)],
-    )
+    return (unit_rows(np.random.default_rng(seed), count, dimension), *records(count))
 
 
 def sdk_records(matrix: np.ndarray, ids: list[str], metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:

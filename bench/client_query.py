@@ -68,6 +68,7 @@ from _common import (
     quiet_sdk_warnings,
     record_id,
     record_metadata,
+    records,
     sdk_grpc_index,
     sdk_rest_index,
     wait_until_idle,
@@ -362,8 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     began = time.perf_counter()
     data, queries = clustered_rows(args.count, args.queries, args.dimension)
-    ids = [record_id(i) for i in range(args.count)]
-    metadata = [record_metadata(i) for i in range(args.count)]
+    ids, metadata = records(args.count)
     truth = Truth(data, queries)
     with (
         tempfile.TemporaryDirectory(prefix="bench-client-query-") as tmp,

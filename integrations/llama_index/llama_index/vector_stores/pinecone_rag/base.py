@@ -44,8 +44,8 @@ FETCH_BATCH: Final = 1000
 class UpsertError(CoreUpsertError, RuntimeError):
     """Some nodes were not written after the client's retries; ``failed_ids`` lists them.
 
-    The client's :class:`pinecone_rag.UpsertError`, worded for nodes (and still a ``RuntimeError``, as
-    it was before the client had one).
+    The client's :class:`pinecone_rag.UpsertError` (and still a ``RuntimeError``, as it was before the
+    client had one).
     """
 
 
@@ -252,15 +252,11 @@ class PineconeVectorStore(BasePydanticVectorStore):
         return records
 
     @staticmethod
-    def _check_upsert(result: UpsertResult, total: int) -> None:
+    def _check_upsert(result: UpsertResult) -> None:
         if result.failed:
-            first = result.failed[0].error
-            failed = result.failed_ids
             raise UpsertError(
-                f"{len(failed)} of {total} nodes were not written (e.g. {failed[:3]}): {first}",
-                failed,
-                result.upserted_count,
-            ) from first
+                f"Nodes: {result.describe_failures()}", result.failed_ids, result.upserted_count
+            ) from result.failed[0].error
 
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Write nodes (with their embeddings) and return their node ids.
@@ -278,7 +274,7 @@ class PineconeVectorStore(BasePydanticVectorStore):
         namespace = self._ns(add_kwargs)
         records = self._records(nodes, self._index_info())
         result = self._sync().upsert(records, namespace, batch_size=self.batch_size, show_progress=False)
-        self._check_upsert(result, len(records))
+        self._check_upsert(result)
         return [node.node_id for node in nodes]
 
     async def async_add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
@@ -289,7 +285,7 @@ class PineconeVectorStore(BasePydanticVectorStore):
         records = self._records(nodes, await self._aindex_info())
         index = await self._async()
         result = await index.upsert(records, namespace, batch_size=self.batch_size, show_progress=False)
-        self._check_upsert(result, len(records))
+        self._check_upsert(result)
         return [node.node_id for node in nodes]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
