@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,15 +75,83 @@ def flip_byte(path: Path, offset: int) -> None:
 # --- framing ------------------------------------------------------------------------------------------------
 
 
-def test_record_framing_layout() -> None:
+@pytest.mark.parametrize(
+    ("version", "checksum"),
+    [(1, zlib.crc32), (2, lambda body: xxhash.xxh3_64_intdigest(body) & 0xFFFFFFFF)],
+    ids=["v1-crc32", "v2-xxh3"],
+)
+def test_record_framing_layout(version: int, checksum: Any) -> None:
     payload = b"hello, wal"
-    frame = wal.encode_record(42, payload)
+    frame = wal.encode_record(42, payload, version)
     assert len(frame) == wal.RECORD_HEADER_SIZE + len(payload)
     length, crc, lsn = struct.unpack_from("<IIQ", frame)
     assert length == 8 + len(payload)
     assert lsn == 42
-    assert crc == zlib.crc32(frame[8:])
+    assert crc == checksum(frame[8:])
     assert frame[wal.RECORD_HEADER_SIZE :] == payload
+
+
+def test_new_records_use_the_current_version() -> None:
+    assert wal.SEGMENT_VERSION == 2
+    assert wal.encode_record(7, b"x") == wal.encode_record(7, b"x", 2) != wal.encode_record(7, b"x", 1)
+
+
+def write_v1_segment(directory: Path, lsns: range) -> Path:
+    """A segment as builds before format version 2 wrote it (CRC-32 checksums)."""
+    path = directory / wal.segment_name(lsns.start)
+    body = b"".join(wal.encode_record(lsn, payload_for(lsn), 1) for lsn in lsns)
+    path.write_bytes(wal.encode_segment_header(lsns.start, 1) + body)
+    return path
+
+
+def test_a_version_1_segment_is_read_and_appended_to_in_version_1(tmp_path: Path) -> None:
+    """A data directory from an older build: its log is recovered, and grows without mixing versions."""
+    old = write_v1_segment(tmp_path, range(1, 11))
+    assert wal.recover(tmp_path) == expected(range(1, 11))
+    writer = wal.WalWriter(tmp_path, 11, segment_bytes=old.stat().st_size + 400)
+    try:
+        for lsn in range(11, 31):
+            writer.append(lsn, payload_for(lsn))
+        writer.sync()
+    finally:
+        writer.close()
+    assert wal.recover(tmp_path) == expected(range(1, 31))
+    first, *later = segments(tmp_path)
+    assert first == old
+    assert later, "the writer should have rotated to a new segment"
+    # The old segment went on with CRC-32 until it was full; the segments after it are version 2.
+    assert struct.unpack_from("<H", first.read_bytes(), 8) == (1,)
+    for path in later:
+        assert struct.unpack_from("<H", path.read_bytes(), 8) == (2,)
+    data = first.read_bytes()
+    offset = len(wal.encode_segment_header(1, 1)) + len(
+        b"".join(wal.encode_record(n, payload_for(n), 1) for n in range(1, 11))
+    )
+    (length, crc) = struct.unpack_from("<II", data, offset)
+    assert crc == zlib.crc32(data[offset + 8 : offset + 8 + length])
+
+
+def test_a_version_1_record_in_a_version_2_segment_is_damage(tmp_path: Path) -> None:
+    """The header decides the checksum: a record that only passes the other version's check is not intact."""
+    write_records(tmp_path, range(1, 4))
+    (path,) = segments(tmp_path)
+    path.write_bytes(path.read_bytes() + wal.encode_record(4, payload_for(4), 1))
+    assert wal.recover(tmp_path) == expected(range(1, 4))  # the foreign last record is a torn tail, cut
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_records_of_a_segment_whose_header_is_damaged_are_kept_in_either_version(
+    tmp_path: Path, version: int
+) -> None:
+    if version == 1:
+        path = write_v1_segment(tmp_path, range(1, 11))
+    else:
+        write_records(tmp_path, range(1, 11))
+        (path,) = segments(tmp_path)
+    flip_byte(path, 3)  # the magic: the header's CRC fails, so its version is unknown
+    recovery = wal.recover_log(tmp_path)
+    assert recovery.records == expected(range(1, 11))
+    assert [(d.start, d.end) for d in recovery.damage] == [(0, wal.SEGMENT_HEADER_SIZE)]
 
 
 def test_segment_header_layout() -> None:
