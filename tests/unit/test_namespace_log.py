@@ -128,3 +128,28 @@ def test_namespace_concurrent_writers_share_commits(tmp_path: Path) -> None:
     finally:
         namespace.close()
     assert [r.lsn for r in wal.recover(tmp_path / "ns" / "wal")] == list(range(1, 201))
+
+
+def test_namespace_from_a_version_1_log_reopens_and_goes_on(tmp_path: Path) -> None:
+    """A namespace written by a build before WAL format version 2 (CRC-32 records) upgrades in place."""
+    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    for i in range(5):
+        namespace.write(upsert([f"r{i}"], i))
+    namespace.close()
+    (segment,) = wal.iter_segment_paths(tmp_path / "ns" / "wal")
+    records = wal.recover(tmp_path / "ns" / "wal")
+    old = wal.encode_segment_header(int(segment.stem), 1)
+    segment.write_bytes(old + b"".join(wal.encode_record(r.lsn, r.payload, 1) for r in records))
+
+    reopened = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    try:
+        assert reopened.state.sorted_ids() == ["r0", "r1", "r2", "r3", "r4"]
+        assert reopened.write(upsert(["new"], 9)).lsn == 6
+    finally:
+        reopened.close()
+    third = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    try:
+        assert third.state.sorted_ids() == ["new", "r0", "r1", "r2", "r3", "r4"]
+        assert third.applied_lsn == 6
+    finally:
+        third.close()
