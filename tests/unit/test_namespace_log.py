@@ -29,13 +29,21 @@ def storage(directory: Path) -> dict[str, Any]:
     return {"store": store, "cache": ClusterCache(store, 1 << 30), "config": EngineConfig()}
 
 
+def open_namespace(tmp_path: Path, name: str = "", *, create: bool = False) -> Namespace:
+    """The test's namespace in ``tmp_path / "ns"``, created or reopened."""
+    directory = tmp_path / "ns"
+    if create:
+        return Namespace.create(directory, NamespaceInfo(name), SPEC, **storage(directory))
+    return Namespace(directory, NamespaceInfo(name), SPEC, **storage(directory))
+
+
 def upsert(ids: list[str], start: float) -> UpsertOp:
     dense = (np.arange(len(ids) * 3, dtype=np.float32).reshape(len(ids), 3) + start).astype(np.float32)
     return UpsertOp(UpsertBatch(ids, dense, [None] * len(ids), [{"n": float(i)} for i in range(len(ids))]))
 
 
 def test_namespace_replays_its_log(tmp_path: Path) -> None:
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo("docs"), SPEC, **storage(tmp_path / "ns"))
+    namespace = open_namespace(tmp_path, "docs", create=True)
     results = [namespace.write(upsert([f"a{i}", f"b{i}"], i)) for i in range(20)]
     results.append(namespace.write(DeleteIdsOp(["a3", "b4", "missing"])))
     assert [r.lsn for r in results] == list(range(1, 22))
@@ -43,7 +51,7 @@ def test_namespace_replays_its_log(tmp_path: Path) -> None:
     before = {rid: namespace.state.get(rid) for rid in namespace.state.sorted_ids()}
     namespace.close()
 
-    reopened = Namespace(tmp_path / "ns", NamespaceInfo("docs"), SPEC, **storage(tmp_path / "ns"))
+    reopened = open_namespace(tmp_path, "docs")
     try:
         assert reopened.applied_lsn == 21
         assert reopened.state.sorted_ids() == sorted(before)
@@ -61,7 +69,7 @@ def test_namespace_replays_its_log(tmp_path: Path) -> None:
 
 
 def test_namespace_resumes_after_a_torn_tail(tmp_path: Path) -> None:
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    namespace = open_namespace(tmp_path, create=True)
     for i in range(5):
         namespace.write(upsert([f"r{i}"], i))
     namespace.close()
@@ -69,14 +77,14 @@ def test_namespace_resumes_after_a_torn_tail(tmp_path: Path) -> None:
     with segment.open("r+b") as handle:
         handle.truncate(segment.stat().st_size - 3)
 
-    reopened = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    reopened = open_namespace(tmp_path)
     try:
         assert reopened.applied_lsn == 4
         assert reopened.state.sorted_ids() == ["r0", "r1", "r2", "r3"]
         assert reopened.write(upsert(["again"], 9)).lsn == 5
     finally:
         reopened.close()
-    third = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    third = open_namespace(tmp_path)
     try:
         assert third.state.sorted_ids() == ["again", "r0", "r1", "r2", "r3"]
     finally:
@@ -85,7 +93,7 @@ def test_namespace_resumes_after_a_torn_tail(tmp_path: Path) -> None:
 
 def test_namespace_refuses_to_open_an_undecodable_record(tmp_path: Path) -> None:
     """A record whose checksum holds but whose payload does not decode is corruption, never skipped."""
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    namespace = open_namespace(tmp_path, create=True)
     namespace.write(upsert(["a"], 0))
     namespace.close()
     (segment,) = wal.iter_segment_paths(tmp_path / "ns" / "wal")
@@ -94,11 +102,11 @@ def test_namespace_refuses_to_open_an_undecodable_record(tmp_path: Path) -> None
     with segment.open("ab") as handle:
         handle.write(wal.encode_record(2, bytes(bogus)))
     with pytest.raises(DataLossError):
-        Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+        open_namespace(tmp_path)
 
 
 def test_namespace_concurrent_writers_share_commits(tmp_path: Path) -> None:
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    namespace = open_namespace(tmp_path, create=True)
     lsns: list[int] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -132,7 +140,7 @@ def test_namespace_concurrent_writers_share_commits(tmp_path: Path) -> None:
 
 def test_namespace_from_a_version_1_log_reopens_and_goes_on(tmp_path: Path) -> None:
     """A namespace written by a build before WAL format version 2 (CRC-32 records) upgrades in place."""
-    namespace = Namespace.create(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    namespace = open_namespace(tmp_path, create=True)
     for i in range(5):
         namespace.write(upsert([f"r{i}"], i))
     namespace.close()
@@ -141,13 +149,13 @@ def test_namespace_from_a_version_1_log_reopens_and_goes_on(tmp_path: Path) -> N
     old = wal.encode_segment_header(int(segment.stem), 1)
     segment.write_bytes(old + b"".join(wal.encode_record(r.lsn, r.payload, 1) for r in records))
 
-    reopened = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    reopened = open_namespace(tmp_path)
     try:
         assert reopened.state.sorted_ids() == ["r0", "r1", "r2", "r3", "r4"]
         assert reopened.write(upsert(["new"], 9)).lsn == 6
     finally:
         reopened.close()
-    third = Namespace(tmp_path / "ns", NamespaceInfo(""), SPEC, **storage(tmp_path / "ns"))
+    third = open_namespace(tmp_path)
     try:
         assert third.state.sorted_ids() == ["new", "r0", "r1", "r2", "r3", "r4"]
         assert third.applied_lsn == 6

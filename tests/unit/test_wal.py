@@ -334,7 +334,7 @@ def test_damage_in_an_older_segment_is_skipped_and_reported(tmp_path: Path, wher
         offset = frames[lost][0] + wal.RECORD_HEADER_SIZE + 1
     elif where == "record-header":
         lost = min(frames)
-        offset = frames[lost][0] + 5  # the CRC field
+        offset = frames[lost][0] + 5  # the checksum field
     else:
         lost = max(frames)
         offset = frames[lost][1] - 1
@@ -398,7 +398,7 @@ def test_damage_in_the_middle_of_the_newest_segment_keeps_what_follows(tmp_path:
 
 
 def test_damaged_length_field_resynchronises_by_scanning(tmp_path: Path) -> None:
-    """A length that points nowhere: the scan finds the next record by its CRC and LSN."""
+    """A length that points nowhere: the scan finds the next record by its checksum and LSN."""
     write_records(tmp_path, range(1, 31))
     (segment,) = segments(tmp_path)
     frames = record_offsets(segment)

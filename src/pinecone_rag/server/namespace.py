@@ -204,9 +204,9 @@ class Namespace:
             try:
                 self.state.apply(decode_op(record.payload), record.lsn)
             except DataLossError as exc:
-                # A record that passed its CRC but does not decode is corruption, never skipped.
+                # A record that passed its checksum but does not decode is corruption, never skipped.
                 raise DataLossError(
-                    f"WAL record {record.lsn} of {directory.name} passed its CRC but does not decode: "
+                    f"WAL record {record.lsn} of {directory.name} passed its checksum but does not decode: "
                     f"{exc.message}"
                 ) from exc
             except ApiError:

@@ -97,14 +97,20 @@ def _frame_pieces(lsn: int, payload: Sequence[Buffer], version: int) -> list[Buf
     return [struct.pack("<II", size, _CHECKSUMS[version](pieces)), *pieces]
 
 
+def _header_intact(data: bytes) -> bool:
+    """Whether ``data`` starts with a whole segment header whose CRC matches (magic and version unchecked)."""
+    if len(data) < SEGMENT_HEADER_SIZE:
+        return False
+    crc: int = _SEGMENT_HEADER.unpack_from(data)[-1]
+    return zlib.crc32(data[: SEGMENT_HEADER_SIZE - 4]) == crc
+
+
 def _segment_version(data: bytes) -> int | None:
     """The format version of a segment starting with ``data``; None when its header is not intact."""
-    if len(data) < SEGMENT_HEADER_SIZE:
+    if not _header_intact(data):
         return None
-    magic, version, _flags, _first, crc = _SEGMENT_HEADER.unpack_from(data)
-    if zlib.crc32(data[: SEGMENT_HEADER_SIZE - 4]) != crc or magic != SEGMENT_MAGIC:
-        return None
-    return int(version)
+    magic, version, _flags, _first, _crc = _SEGMENT_HEADER.unpack_from(data)
+    return int(version) if magic == SEGMENT_MAGIC else None
 
 
 def _write_all(fd: int, pieces: list[Buffer]) -> None:
@@ -270,8 +276,8 @@ def _scan_segment(path: Path, last_lsn: int) -> _Scan:
     damage: list[_Region] = []
     first = int(path.stem)
     versions: Sequence[int] = tuple(_CHECKSUMS)
-    magic, version, _flags, header_first, crc = _SEGMENT_HEADER.unpack_from(data)
-    if zlib.crc32(data[: SEGMENT_HEADER_SIZE - 4]) != crc:
+    magic, version, _flags, header_first, _crc = _SEGMENT_HEADER.unpack_from(data)
+    if not _header_intact(data):
         # The records carry their own LSNs and checksums, so they are still read (a checksum of either
         # version is accepted, the header that said which being lost); the name gives the first LSN.
         damage.append(_Region(0, SEGMENT_HEADER_SIZE, 0))
