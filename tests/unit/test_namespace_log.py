@@ -37,6 +37,16 @@ def open_namespace(tmp_path: Path, name: str = "", *, create: bool = False) -> N
     return Namespace(directory, NamespaceInfo(name), SPEC, **storage(directory))
 
 
+def five_records_logged(tmp_path: Path) -> Path:
+    """A closed namespace holding ``r0``..``r4`` (LSNs 1-5) in one WAL segment; that segment."""
+    namespace = open_namespace(tmp_path, create=True)
+    for i in range(5):
+        namespace.write(upsert([f"r{i}"], i))
+    namespace.close()
+    (segment,) = wal.iter_segment_paths(tmp_path / "ns" / "wal")
+    return segment
+
+
 def upsert(ids: list[str], start: float) -> UpsertOp:
     dense = (np.arange(len(ids) * 3, dtype=np.float32).reshape(len(ids), 3) + start).astype(np.float32)
     return UpsertOp(UpsertBatch(ids, dense, [None] * len(ids), [{"n": float(i)} for i in range(len(ids))]))
@@ -69,11 +79,7 @@ def test_namespace_replays_its_log(tmp_path: Path) -> None:
 
 
 def test_namespace_resumes_after_a_torn_tail(tmp_path: Path) -> None:
-    namespace = open_namespace(tmp_path, create=True)
-    for i in range(5):
-        namespace.write(upsert([f"r{i}"], i))
-    namespace.close()
-    (segment,) = wal.iter_segment_paths(tmp_path / "ns" / "wal")
+    segment = five_records_logged(tmp_path)
     with segment.open("r+b") as handle:
         handle.truncate(segment.stat().st_size - 3)
 
@@ -140,11 +146,7 @@ def test_namespace_concurrent_writers_share_commits(tmp_path: Path) -> None:
 
 def test_namespace_from_a_version_1_log_reopens_and_goes_on(tmp_path: Path) -> None:
     """A namespace written by a build before WAL format version 2 (CRC-32 records) upgrades in place."""
-    namespace = open_namespace(tmp_path, create=True)
-    for i in range(5):
-        namespace.write(upsert([f"r{i}"], i))
-    namespace.close()
-    (segment,) = wal.iter_segment_paths(tmp_path / "ns" / "wal")
+    segment = five_records_logged(tmp_path)
     records = wal.recover(tmp_path / "ns" / "wal")
     old = wal.encode_segment_header(int(segment.stem), 1)
     segment.write_bytes(old + b"".join(wal.encode_record(r.lsn, r.payload, 1) for r in records))
