@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from unittest.mock import patch
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +15,7 @@ from pinecone_rag.server.freshness import FreshnessState, _RowBlocks
 from pinecone_rag.server.records import IndexSpec, UpsertBatch
 
 if TYPE_CHECKING:
-    import pytest
+    from numpy.typing import NDArray
 
 
 @settings(max_examples=60, deadline=None)
@@ -22,15 +24,19 @@ if TYPE_CHECKING:
     per_block=st.integers(min_value=1, max_value=7),
     width=st.integers(min_value=1, max_value=5),
     seed=st.integers(min_value=0, max_value=2**16),
+    adopt_rows=st.integers(min_value=1, max_value=30),
 )
 def test_row_blocks_match_a_contiguous_matrix(
-    chunks: list[int], per_block: int, width: int, seed: int
+    chunks: list[int], per_block: int, width: int, seed: int, adopt_rows: int
 ) -> None:
+    # Appends of at least ``adopt_rows`` rows become blocks of their own, between fixed-size blocks
+    # the smaller appends fill: every mix of the two must read back as the one matrix.
     rng = np.random.default_rng(seed)
     blocks = _RowBlocks(width, rows_per_block=per_block)
     parts = [rng.standard_normal((count, width)).astype(np.float32) for count in chunks]
-    for part in parts:
-        blocks.extend(part)
+    with patch.object(freshness, "_ADOPT_MIN_BYTES", adopt_rows * width * 4):
+        for part in parts:
+            blocks.extend(part.copy())
     reference = np.concatenate(parts)
     assert blocks.size == len(reference)
     for row in range(len(reference)):
@@ -41,8 +47,45 @@ def test_row_blocks_match_a_contiguous_matrix(
     vector = rng.standard_normal(width).astype(np.float32)
     assert np.allclose(blocks.matvec(vector), reference @ vector, rtol=1e-5, atol=1e-5)
     kept = np.sort(picked)
-    blocks.replace(reference[kept])
+    with patch.object(freshness, "_ADOPT_MIN_BYTES", adopt_rows * width * 4):
+        blocks.replace(reference[kept])
     assert np.array_equal(blocks.take(np.arange(len(kept), dtype=np.int64)), reference[kept])
+    assert blocks.size == len(kept)
+
+
+def _rows(count: int, width: int = 4, first: float = 0.0) -> NDArray[np.float32]:
+    return (np.arange(count * width, dtype=np.float32) + first).reshape(count, width)
+
+
+def test_a_large_append_is_kept_without_a_copy_and_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(freshness, "_ADOPT_MIN_BYTES", 10 * 4 * 4)  # 10 rows of width 4
+    blocks = _RowBlocks(4, rows_per_block=8)
+    small = _rows(3)
+    large = _rows(10, first=100.0)
+    blocks.extend(small)
+    blocks.extend(large)
+    blocks.extend(small)
+    assert not np.shares_memory(blocks.row(0), small)  # small appends are copied
+    assert np.shares_memory(blocks.row(3), large)  # the large one is held as it is
+    with pytest.raises(ValueError, match="read-only"):
+        blocks.row(3)[0] = 0.0
+    assert large.flags.writeable  # the caller's own array is left as it was
+    assert np.array_equal(blocks.take(np.arange(16, dtype=np.int64)), np.concatenate([small, large, small]))
+
+
+def test_a_partly_filled_block_is_cut_to_its_rows_before_a_large_append(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fixed-size block's free rows are not left behind as a gap: row numbers stay dense.
+    monkeypatch.setattr(freshness, "_ADOPT_MIN_BYTES", 10 * 4 * 4)
+    blocks = _RowBlocks(4, rows_per_block=64)
+    for first in range(3):
+        blocks.extend(_rows(1, first=float(first)))
+        blocks.extend(_rows(10, first=1000.0 * (first + 1)))
+    assert blocks.size == 33
+    assert blocks.matvec(np.ones(4, dtype=np.float32)).shape == (33,)
+    assert np.array_equal(blocks.row(11), _rows(1, first=1.0)[0])
+    assert np.array_equal(blocks.row(32), _rows(10, first=3000.0)[9])
 
 
 def test_a_layer_spanning_many_blocks_searches_and_compacts_like_brute_force(
