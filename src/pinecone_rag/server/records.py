@@ -65,7 +65,11 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class UpsertBatch:
-    """A validated upsert: ``dense`` is an ``(n, dimension)`` float32 block, or None for sparse indexes."""
+    """A validated upsert: ``dense`` is an ``(n, dimension)`` float32 block, or None for sparse indexes.
+
+    The engine keeps a large ``dense`` block as it is (see ``freshness._RowBlocks``): once handed over,
+    it must not be changed.
+    """
 
     ids: list[str]
     dense: FloatArray | None
