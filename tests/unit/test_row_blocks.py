@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from pinecone_rag.server import freshness
 from pinecone_rag.server.freshness import FreshnessState, _RowBlocks
-from pinecone_rag.server.records import IndexSpec, UpsertBatch
+from pinecone_rag.server.records import IndexSpec, Metric, UpsertBatch
+from pinecone_rag.server.validation import check_upsert
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -134,3 +135,27 @@ def test_upsert_batches_of_a_namespace_stay_whole_across_blocks(monkeypatch: pyt
     assert record is not None
     assert record.values is not None
     assert np.array_equal(record.values, np.array([0, 0, 0, 1], dtype=np.float32))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dotproduct"])
+def test_squared_norms_from_validation_score_as_norms_computed_on_apply(metric: Metric) -> None:
+    spec = IndexSpec(16, metric, "dense")
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    ids = [f"r{i}" for i in range(300)]
+    batch = check_upsert(spec, ids, vectors, [None] * 300, [None] * 300)
+    assert batch.squared_norms is not None
+    handed, computed = FreshnessState(spec), FreshnessState(spec)
+    handed.append(batch.ids, batch.dense, batch.sparse, batch.metadata, batch.squared_norms)
+    computed.append(batch.ids, batch.dense, batch.sparse, batch.metadata)
+    query = rng.standard_normal(16).astype(np.float32)
+    found = [
+        [
+            (hit.record.id, hit.score)
+            for hit in state.search(
+                vector=query, sparse=None, top_k=20, flt=None, include_values=False, include_metadata=False
+            )
+        ]
+        for state in (handed, computed)
+    ]
+    assert found[0] == found[1]

@@ -160,7 +160,9 @@ class NamespaceState:
                 known |= unique & self.frozen.state.id_view()
             known |= unique & self.published.location.keys()
             self.count += len(unique) - sum(map(self._take, known))
-            self.active.state.append(batch.ids, batch.dense, batch.sparse, batch.metadata)
+            self.active.state.append(
+                batch.ids, batch.dense, batch.sparse, batch.metadata, batch.squared_norms
+            )
             return len(batch)
         if isinstance(op, DeleteIdsOp):
             return self._delete(dict.fromkeys(op.ids))

@@ -6,7 +6,7 @@ results from them. Vectors stay numpy arrays end to end: no per-float Python obj
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -68,13 +68,15 @@ class UpsertBatch:
     """A validated upsert: ``dense`` is an ``(n, dimension)`` float32 block, or None for sparse indexes.
 
     The engine keeps a large ``dense`` block as it is (see ``freshness._RowBlocks``): once handed over,
-    it must not be changed.
+    it must not be changed. ``squared_norms``, when validation computed them, are each row's squared
+    length in float32, so applying the batch does not compute them again; they are not logged.
     """
 
     ids: list[str]
     dense: FloatArray | None
     sparse: list[SparseVector | None]
     metadata: list[Metadata | None]
+    squared_norms: FloatArray | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
