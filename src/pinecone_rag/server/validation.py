@@ -124,7 +124,7 @@ def check_dense_block(
 ) -> tuple[FloatArray, FloatArray | None]:
     """The dense values of an upsert, as one ``(n, dimension)`` float32 block, and its rows' squared norms.
 
-    The squared norms are None when the block's values are so large that they were checked one by one.
+    The squared norms are None when values near float32's limit sent the block through the exact checks.
     """
     block: FloatArray
     if isinstance(rows, np.ndarray) and rows.dtype == np.float32 and rows.shape == (len(ids), dimension):
