@@ -1,8 +1,8 @@
 """The in-memory state of one namespace: every applied write, searchable at once.
 
 Rows are append-only: an overwrite or an update tombstones the old row and appends a new one, so dense
-vectors stay in one contiguous float32 block (a matrix-vector product scans it at memory speed) and sparse
-vectors in flat CSR-like arrays. When tombstones pile up the arrays are compacted.
+vectors stay in a few large float32 blocks (a matrix-vector product per block scans them at memory speed)
+and sparse vectors in flat CSR-like arrays. When tombstones pile up the arrays are compacted.
 
 Thread safety: callers hold the namespace's read/write lock (``apply`` exclusive, everything else shared).
 """
