@@ -82,7 +82,7 @@ class _RowBlocks:
     upsert request's rows, which the decoder gathered into a matrix of their own) becomes a block as it
     is, without a copy: on two cores the engine's write path is bound by memory traffic as much as by
     the interpreter (measured: the decoder ran 1.8x slower beside a process copying memory), and this
-    copy was one of eight passes over a request's 1.5 MB of vectors. The size floor keeps the
+    copy was one of about a dozen passes over a request's 1.5 MB of vectors. The size floor keeps the
     per-block cost of a scan (one ``matmul`` call) small against the bytes it scans.
     """
 
